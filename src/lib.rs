@@ -1,0 +1,12 @@
+//! llm-cli-gateway: a stdio MCP server that drives the coding-agent CLIs on this machine.
+//!
+//! Data flows one way through these layers (see README.md, "Architecture"):
+//! `mcp` (thin handlers) → `providers` (pure adapters) → `jobs` (admission, waiting) →
+//! `store` (the only module that speaks SQL). `config` and `paths` resolve the settings
+//! every layer reads; `clock` is the one timestamp format.
+
+pub mod clock;
+pub mod config;
+pub mod paths;
+pub mod providers;
+pub mod store;
