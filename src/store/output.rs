@@ -421,3 +421,184 @@ impl Store {
         ) -> ProgressAck = record_progress;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::jobs::tests::{ROOMY, admit_key, claim_now};
+    use crate::store::testing::store;
+
+    #[test]
+    fn output_is_appended_in_chunks_and_read_by_offset() {
+        let (_dir, store) = store();
+        let (job, _, _) = admit_key(&store, "k");
+        claim_now(&store, &job.id, ROOMY);
+        let id = || job.id.clone();
+        assert_eq!(
+            store
+                .append_output_blocking(id(), Stream::Stdout, b"hello ".to_vec())
+                .unwrap(),
+            6
+        );
+        assert_eq!(
+            store
+                .append_output_blocking(id(), Stream::Stdout, Vec::new())
+                .unwrap(),
+            6
+        );
+        store
+            .append_output_blocking(id(), Stream::Stderr, b"warn".to_vec())
+            .unwrap();
+        // "é" split across two chunks comes back intact: bytes are stored as they came.
+        store
+            .append_output_blocking(id(), Stream::Stdout, b"w\xc3".to_vec())
+            .unwrap();
+        assert_eq!(
+            store
+                .append_output_blocking(id(), Stream::Stdout, b"\xa9rld".to_vec())
+                .unwrap(),
+            12
+        );
+
+        let all = store
+            .read_output_blocking(id(), Stream::Stdout, 0, 1000)
+            .unwrap();
+        assert_eq!(String::from_utf8(all.data.clone()).unwrap(), "hello wérld");
+        assert_eq!(
+            (all.offset, all.total_bytes, all.next_offset()),
+            (0, 12, None)
+        );
+
+        let middle = store
+            .read_output_blocking(id(), Stream::Stdout, 4, 5)
+            .unwrap();
+        assert_eq!(middle.data, b"o w\xc3\xa9");
+        assert_eq!(middle.next_offset(), Some(9));
+        let past = store
+            .read_output_blocking(id(), Stream::Stdout, 99, 5)
+            .unwrap();
+        assert!(past.data.is_empty());
+        assert_eq!(past.offset, 12);
+        let tail = store
+            .read_output_tail_blocking(id(), Stream::Stdout, 3)
+            .unwrap();
+        assert_eq!(tail.data, b"rld");
+        assert_eq!(tail.offset, 9);
+        let err = store
+            .read_output_blocking("nope".into(), Stream::Stdout, 0, 1)
+            .unwrap_err();
+        assert!(matches!(err, StoreError::UnknownJob(_)));
+
+        let job_row = store.get_job_blocking(id()).unwrap().unwrap();
+        assert_eq!((job_row.stdout_bytes, job_row.stderr_bytes), (12, 4));
+        // Chunks are numbered per stream and never rewritten.
+        assert_eq!(
+            store.query_i64(&format!(
+                "SELECT max(seq) FROM job_output WHERE job_id = '{}' AND stream = 'stdout'",
+                job.id
+            )),
+            3
+        );
+    }
+
+    #[test]
+    fn events_keep_the_newest_200_with_increasing_seq() {
+        let (_dir, store) = store();
+        let (job, _, _) = admit_key(&store, "k");
+        assert_eq!(
+            store.latest_event_seq_blocking(job.id.clone()).unwrap(),
+            Some(0)
+        );
+        for i in 1..=205 {
+            let seq = store
+                .add_event_blocking(job.id.clone(), "tool".into(), format!("Read file{i}"))
+                .unwrap();
+            assert_eq!(seq, i);
+        }
+        assert_eq!(
+            store.query_i64("SELECT count(*) FROM job_events"),
+            EVENTS_KEPT_PER_JOB
+        );
+        assert_eq!(store.query_i64("SELECT min(seq) FROM job_events"), 6);
+        assert_eq!(
+            store.latest_event_seq_blocking(job.id.clone()).unwrap(),
+            Some(205)
+        );
+        assert_eq!(store.latest_event_seq_blocking("x".into()).unwrap(), None);
+
+        let after = store.events_after_blocking(job.id.clone(), 200, 3).unwrap();
+        let seqs: Vec<i64> = after.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, vec![201, 202, 203]);
+        let recent = store.recent_events_blocking(job.id.clone(), 2).unwrap();
+        assert_eq!(
+            recent.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            vec![204, 205]
+        );
+        assert_eq!(recent[1].message, "Read file205");
+    }
+
+    #[test]
+    fn event_messages_are_cut_and_redacted() {
+        let (_dir, store) = store();
+        let (job, _, _) = admit_key(&store, "k");
+        let long = "é".repeat(500);
+        store
+            .add_event_blocking(job.id.clone(), "writing".into(), long)
+            .unwrap();
+        store
+            .add_event_blocking(
+                job.id.clone(),
+                "tool".into(),
+                "Bash curl -H 'Authorization: Bearer abcdefghijklmnopqrstuvwxyz0123'".into(),
+            )
+            .unwrap();
+        let events = store.recent_events_blocking(job.id.clone(), 10).unwrap();
+        assert_eq!(events[0].message.chars().count(), EVENT_MESSAGE_MAX_CHARS);
+        assert!(events[1].message.contains("Bearer [REDACTED:bearer_token]"));
+        let err = store
+            .add_event_blocking("nope".into(), "tool".into(), "x".into())
+            .unwrap_err();
+        assert!(matches!(err, StoreError::UnknownJob(_)));
+    }
+
+    #[test]
+    fn a_progress_batch_is_stored_at_once() {
+        let (_dir, store) = store();
+        let (job, _, _) = admit_key(&store, "k");
+        claim_now(&store, &job.id, ROOMY);
+        store.request_cancel_blocking(job.id.clone()).unwrap();
+        let ack = store
+            .record_progress_blocking(
+                job.id.clone(),
+                ProgressBatch {
+                    stdout: b"out".to_vec(),
+                    stderr: b"errors".to_vec(),
+                    last_activity_at: Some(Utc::now()),
+                    events: vec![
+                        NewEvent {
+                            kind: "thinking".into(),
+                            message: "planning".into(),
+                        },
+                        NewEvent {
+                            kind: "tool".into(),
+                            message: "Read src/main.rs".into(),
+                        },
+                    ],
+                    heartbeat: true,
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            ack,
+            ProgressAck {
+                stdout_bytes: 3,
+                stderr_bytes: 6,
+                last_event_seq: 2,
+                status: JobStatus::Running,
+                cancel_requested: true,
+            }
+        );
+        let row = store.get_job_blocking(job.id.clone()).unwrap().unwrap();
+        assert!(row.last_activity_at.is_some());
+    }
+}

@@ -595,3 +595,339 @@ impl Store {
             -> Vec<CacheStatsRow> = cache_stats;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::jobs::tests::{ROOMY, STATELESS, admit_key, admit_with, claim_now, new_job};
+    use crate::store::testing::{store, store_with};
+    use crate::store::{JobCompletion, JobStatus, Privacy, redact::sha256_hex};
+
+    fn completion(response: &str) -> JobCompletion {
+        let mut c = JobCompletion::ended(JobStatus::Completed);
+        c.response = Some(response.to_string());
+        c
+    }
+
+    #[test]
+    fn without_store_prompts_only_hash_and_length_are_kept() {
+        let (_dir, store) = store_with(Privacy {
+            store_prompts: false,
+            redact_secrets: true,
+        });
+        let job = new_job("k", Provider::Claude);
+        let request = NewRequest::new("corr", Provider::Claude, "a secret plan, héhé");
+        let crate::store::Admission::Admitted {
+            job, request_id, ..
+        } = store
+            .admit_job_blocking(job, request, STATELESS, 10)
+            .unwrap()
+        else {
+            panic!("admitted");
+        };
+        store
+            .finish_job_blocking(job.id.clone(), completion("the hidden answer"))
+            .unwrap();
+        let row = store.get_request_blocking(request_id).unwrap().unwrap();
+        assert_eq!(row.prompt, None);
+        assert_eq!(row.prompt_sha256, sha256_hex("a secret plan, héhé"));
+        assert_eq!(row.prompt_chars, 19);
+        assert_eq!(row.response, None);
+        assert_eq!(
+            row.response_sha256.as_deref(),
+            Some(sha256_hex("the hidden answer").as_str())
+        );
+        assert_eq!(row.response_chars, Some(17));
+        // The job keeps the answer it must deliver.
+        let window = store
+            .read_response_blocking(job.id, 0, 100)
+            .unwrap()
+            .unwrap();
+        assert_eq!(window.text.as_deref(), Some("the hidden answer"));
+        assert!(
+            store
+                .search_requests_blocking("hidden".into(), 10)
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn the_recorder_redacts_prompts_answers_and_errors() {
+        let (_dir, store) = store();
+        let id = store
+            .record_request_started_blocking(NewRequest::new(
+                "c",
+                Provider::Gemini,
+                "use AIzaSyA1234567890abcdefghijklmnopqrstuv please",
+            ))
+            .unwrap();
+        let mut done = RequestCompletion::ended(RequestStatus::Failed);
+        done.response = Some("token ghp_0123456789abcdefghijklmnopqrstuvwxyz".into());
+        done.error_message = Some("401: bad key sk-ant-api03-0123456789abcdefghij".into());
+        assert!(store.complete_request_blocking(id.clone(), done).unwrap());
+        let row = store.get_request_blocking(id).unwrap().unwrap();
+        assert_eq!(
+            row.prompt.as_deref(),
+            Some("use [REDACTED:google_api_key] please")
+        );
+        assert_eq!(
+            row.response.as_deref(),
+            Some("token [REDACTED:github_token]")
+        );
+        assert_eq!(
+            row.error_message.as_deref(),
+            Some("401: bad key [REDACTED:anthropic_key]")
+        );
+        assert_eq!(row.status, RequestStatus::Failed);
+        assert_eq!(row.job_id, None);
+    }
+
+    #[test]
+    fn long_answers_are_cut_in_the_recorder_and_kept_whole_in_the_job() {
+        let (_dir, store) = store();
+        let (job, request_id, _) = admit_key(&store, "k");
+        claim_now(&store, &job.id, ROOMY);
+        let long = "ab".repeat(RECORDED_RESPONSE_MAX_BYTES);
+        store
+            .finish_job_blocking(job.id.clone(), completion(&long))
+            .unwrap();
+        let row = store.get_request_blocking(request_id).unwrap().unwrap();
+        assert!(row.response_truncated);
+        assert_eq!(row.response.unwrap().len(), RECORDED_RESPONSE_MAX_BYTES);
+        assert_eq!(
+            row.response_chars,
+            Some(2 * RECORDED_RESPONSE_MAX_BYTES as i64)
+        );
+        let whole = store
+            .read_response_blocking(job.id, 0, u64::MAX / 2)
+            .unwrap()
+            .unwrap();
+        assert_eq!(whole.text.map(|t| t.len()), Some(long.len()));
+    }
+
+    #[test]
+    fn full_text_search_follows_inserts_updates_and_deletes() {
+        let (_dir, store) = store();
+        let id = store
+            .record_request_started_blocking(NewRequest::new(
+                "c",
+                Provider::Claude,
+                "Refactor the flibbertigibbet module",
+            ))
+            .unwrap();
+        let found = store
+            .search_requests_blocking("flibbertigibbet".into(), 10)
+            .unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].id, id);
+        assert!(
+            store
+                .search_requests_blocking("quux".into(), 10)
+                .unwrap()
+                .is_empty()
+        );
+
+        let mut done = RequestCompletion::ended(RequestStatus::Completed);
+        done.response = Some("Renamed it to quux".into());
+        store.complete_request_blocking(id.clone(), done).unwrap();
+        assert_eq!(
+            store
+                .search_requests_blocking("quux".into(), 10)
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(
+            store
+                .search_requests_blocking("quux flibbertigibbet".into(), 10)
+                .unwrap()
+                .len(),
+            1
+        );
+        // Query syntax in the words is taken literally.
+        assert!(
+            store
+                .search_requests_blocking("\"quux AND (".into(), 10)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(store.search_requests_blocking("  ".into(), 10).is_err());
+
+        store
+            .exec_raw(&format!("DELETE FROM requests WHERE id = '{id}'"))
+            .unwrap();
+        assert!(
+            store
+                .search_requests_blocking("quux".into(), 10)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            store.query_i64(
+                "SELECT count(*) FROM requests_fts WHERE requests_fts MATCH 'flibbertigibbet'"
+            ),
+            0
+        );
+    }
+
+    #[test]
+    fn rows_complete_once_and_defer_only_while_started() {
+        let (_dir, store) = store();
+        let (job, request_id, _) = admit_key(&store, "k");
+        assert!(
+            store
+                .mark_request_deferred_blocking(request_id.clone())
+                .unwrap()
+        );
+        assert_eq!(
+            store
+                .get_request_blocking(request_id.clone())
+                .unwrap()
+                .unwrap()
+                .status,
+            RequestStatus::Deferred
+        );
+        claim_now(&store, &job.id, ROOMY);
+        store
+            .finish_job_blocking(job.id.clone(), completion("late answer"))
+            .unwrap();
+        let row = store
+            .get_request_blocking(request_id.clone())
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.status, RequestStatus::Completed);
+        assert_eq!(row.response.as_deref(), Some("late answer"));
+        assert!(
+            !store
+                .mark_request_deferred_blocking(request_id.clone())
+                .unwrap()
+        );
+        assert!(
+            !store
+                .complete_request_blocking(
+                    request_id.clone(),
+                    RequestCompletion::ended(RequestStatus::Failed)
+                )
+                .unwrap()
+        );
+        assert_eq!(
+            store
+                .get_request_blocking(request_id)
+                .unwrap()
+                .unwrap()
+                .status,
+            RequestStatus::Completed
+        );
+        let err = store
+            .complete_request_blocking("x".into(), RequestCompletion::ended(RequestStatus::Started))
+            .unwrap_err();
+        assert!(err.to_string().contains("not terminal"), "{err}");
+    }
+
+    #[test]
+    fn correlation_lookup_lists_and_cache_stats() {
+        let (_dir, store) = store();
+        let mut first = NewRequest::new("same", Provider::Claude, "one");
+        first.model = Some("sonnet".into());
+        first.session_id = Some("gw-s".into());
+        first.stable_prefix_hash = Some("prefix-1".into());
+        let older = store
+            .record_request_started_blocking(first.clone())
+            .unwrap();
+        let newer = store.record_request_started_blocking(first).unwrap();
+        store
+            .record_request_started_blocking(NewRequest::new("other", Provider::Codex, "two"))
+            .unwrap();
+        let mut hit = RequestCompletion::ended(RequestStatus::Completed);
+        hit.usage.cache_read_tokens = Some(100);
+        hit.usage.input_tokens = Some(120);
+        hit.usage.cost_usd = Some(0.5);
+        store.complete_request_blocking(older.clone(), hit).unwrap();
+
+        let by_corr = store
+            .get_request_by_correlation_blocking("same".into())
+            .unwrap()
+            .unwrap();
+        assert_eq!(by_corr.id, newer);
+        assert!(
+            store
+                .get_request_by_correlation_blocking("none".into())
+                .unwrap()
+                .is_none()
+        );
+
+        let claude = store
+            .list_requests_blocking(RequestFilter {
+                cli: Some(Provider::Claude),
+                status: None,
+                limit: 10,
+            })
+            .unwrap();
+        assert_eq!(
+            claude.iter().map(|r| r.id.clone()).collect::<Vec<_>>(),
+            vec![newer, older]
+        );
+        let completed = store
+            .list_requests_blocking(RequestFilter {
+                cli: None,
+                status: Some(RequestStatus::Completed),
+                limit: 10,
+            })
+            .unwrap();
+        assert_eq!(completed.len(), 1);
+
+        let since = Utc::now() - chrono::Duration::hours(24);
+        let stats = store
+            .cache_stats_blocking(CacheStatsFilter {
+                since,
+                session_id: None,
+                stable_prefix_hash: None,
+            })
+            .unwrap();
+        assert_eq!(stats.len(), 2);
+        let sonnet = &stats[0];
+        assert_eq!(
+            (sonnet.cli, sonnet.model.as_deref()),
+            (Provider::Claude, Some("sonnet"))
+        );
+        assert_eq!(
+            (sonnet.requests, sonnet.hits, sonnet.cache_read_tokens),
+            (2, 1, 100)
+        );
+        assert_eq!(sonnet.input_tokens, 120);
+        let by_prefix = store
+            .cache_stats_blocking(CacheStatsFilter {
+                since,
+                session_id: Some("gw-s".into()),
+                stable_prefix_hash: Some("prefix-1".into()),
+            })
+            .unwrap();
+        assert_eq!(by_prefix.len(), 1);
+        let future = store
+            .cache_stats_blocking(CacheStatsFilter {
+                since: Utc::now() + chrono::Duration::hours(1),
+                session_id: None,
+                stable_prefix_hash: None,
+            })
+            .unwrap();
+        assert!(future.is_empty());
+    }
+
+    #[test]
+    fn the_datasette_views_read_the_recorder() {
+        let (_dir, store) = store();
+        let (job, _, _) = admit_with(&store, new_job("k", Provider::Grok), STATELESS);
+        claim_now(&store, &job.id, ROOMY);
+        let mut c = completion("ok");
+        c.usage.output_tokens = Some(9);
+        c.usage.cost_usd = Some(0.01);
+        store.finish_job_blocking(job.id, c).unwrap();
+        assert_eq!(store.query_i64("SELECT count(*) FROM recent_requests"), 1);
+        assert_eq!(
+            store.query_i64("SELECT output_tokens FROM usage_by_day WHERE cli = 'grok'"),
+            9
+        );
+        assert!(store.query_i64("SELECT duration_ms FROM job_overview") >= 0);
+    }
+}

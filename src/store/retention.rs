@@ -219,3 +219,128 @@ impl Store {
         Ok(report)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::Provider;
+    use crate::store::jobs::tests::{ROOMY, admit_key, claim_now};
+    use crate::store::testing::store;
+    use crate::store::{JobCompletion, JobStatus, NewRequest, Stream};
+
+    const OLD: &str = "2000-01-01T00:00:00.000Z";
+
+    #[test]
+    fn the_sweep_deletes_only_what_is_old_enough() {
+        let (_dir, store) = store();
+        // An old finished job with output and events, a recent finished one, an old running one.
+        let (old, old_request, _) = admit_key(&store, "old");
+        store
+            .append_output_blocking(old.id.clone(), Stream::Stdout, b"x".repeat(10))
+            .unwrap();
+        store
+            .add_event_blocking(old.id.clone(), "started".into(), "go".into())
+            .unwrap();
+        store
+            .finish_job_blocking(old.id.clone(), JobCompletion::ended(JobStatus::Completed))
+            .unwrap();
+        let (recent, _, _) = admit_key(&store, "recent");
+        store
+            .finish_job_blocking(recent.id.clone(), JobCompletion::ended(JobStatus::Failed))
+            .unwrap();
+        let (running, _, _) = admit_key(&store, "running");
+        claim_now(&store, &running.id, ROOMY);
+        store
+            .exec_raw(&format!(
+                "UPDATE jobs SET finished_at = '{OLD}' WHERE id = '{}'; \
+                 UPDATE jobs SET created_at = '{OLD}', started_at = '{OLD}' WHERE id = '{}'; \
+                 UPDATE requests SET datetime_utc = '{OLD}' WHERE id = '{old_request}';",
+                old.id, running.id
+            ))
+            .unwrap();
+
+        let idle = store
+            .create_session_blocking(Provider::Claude, None, None, false)
+            .unwrap();
+        let active = store
+            .create_session_blocking(Provider::Claude, None, None, true)
+            .unwrap();
+        let fresh = store
+            .create_session_blocking(Provider::Codex, None, None, false)
+            .unwrap();
+        store
+            .exec_raw(&format!(
+                "UPDATE sessions SET last_used_at = '{OLD}' WHERE id IN ('{}', '{}')",
+                idle.id, active.id
+            ))
+            .unwrap();
+        store
+            .exec_raw(&format!(
+                "INSERT INTO approvals(id, at, cli, status, policy, score, threshold, \
+                 prompt_sha256, operation) VALUES \
+                 ('old', '{OLD}', 'claude', 'denied', 'strict', 3, 2, 'h', 'claude_request'), \
+                 ('new', '2999-01-01T00:00:00.000Z', 'claude', 'approved', 'strict', 0, 2, 'h', \
+                  'claude_request')"
+            ))
+            .unwrap();
+
+        let report = store
+            .sweep_blocking(RetentionPolicy::default(), Utc::now())
+            .unwrap();
+        assert_eq!(
+            report,
+            SweepReport {
+                jobs: 1,
+                output_chunks: 1,
+                events: 1,
+                requests: 1,
+                approvals: 1,
+                sessions: 1,
+                deleted_session_ids: vec![idle.id.clone()],
+            }
+        );
+        assert!(store.get_job_blocking(old.id).unwrap().is_none());
+        assert!(store.get_job_blocking(recent.id).unwrap().is_some());
+        assert!(store.get_job_blocking(running.id).unwrap().is_some());
+        assert!(store.get_session_blocking(active.id).unwrap().is_some());
+        assert!(store.get_session_blocking(fresh.id).unwrap().is_some());
+        assert_eq!(store.query_i64("SELECT count(*) FROM job_output"), 0);
+        assert_eq!(store.query_i64("SELECT count(*) FROM requests"), 2);
+
+        // A second sweep finds nothing; 0 days keeps everything.
+        let again = store
+            .sweep_blocking(RetentionPolicy::default(), Utc::now())
+            .unwrap();
+        assert_eq!(again, SweepReport::default());
+        let forever = RetentionPolicy {
+            job_days: 0,
+            request_days: 0,
+            session_ttl_days: 0,
+        };
+        let far_future = Utc::now() + Duration::days(100_000);
+        assert_eq!(
+            store.sweep_blocking(forever, far_future).unwrap(),
+            SweepReport::default()
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_sweep_works_in_batches() {
+        let (_dir, store) = store();
+        let rows = SWEEP_BATCH * 2 + 7;
+        let request = NewRequest::new("c", Provider::Claude, "old prompt");
+        for _ in 0..rows {
+            store.record_request_started(request.clone()).await.unwrap();
+        }
+        store
+            .exec_raw(&format!("UPDATE requests SET datetime_utc = '{OLD}'"))
+            .unwrap();
+        let report = store
+            .sweep(RetentionPolicy::default(), Utc::now())
+            .await
+            .unwrap();
+        assert_eq!(report.requests, rows);
+        assert_eq!(store.query_i64("SELECT count(*) FROM requests"), 0);
+        assert_eq!(store.query_i64("SELECT count(*) FROM requests_fts"), 0);
+    }
+}

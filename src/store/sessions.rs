@@ -340,3 +340,210 @@ impl Store {
             -> bool = record_use_op;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testing::store;
+
+    #[test]
+    fn ids_are_gw_plus_uuid_v7() {
+        let id = new_session_id();
+        assert!(is_gateway_session_id(&id), "{id}");
+        let uuid = uuid::Uuid::parse_str(&id[3..]).unwrap();
+        assert_eq!(uuid.get_version_num(), 7);
+        assert!(!is_gateway_session_id("gw-nope"));
+        assert!(!is_gateway_session_id(
+            "0199c1c2-aaaa-7bbb-8ccc-dddddddddddd"
+        ));
+    }
+
+    #[test]
+    fn at_most_one_session_is_active_per_cli() {
+        let (_dir, store) = store();
+        let a = store
+            .create_session_blocking(Provider::Claude, Some("a".into()), None, true)
+            .unwrap();
+        assert!(a.is_active);
+        let b = store
+            .create_session_blocking(Provider::Claude, None, Some("/repo".into()), true)
+            .unwrap();
+        let other_cli = store
+            .create_session_blocking(Provider::Codex, None, None, true)
+            .unwrap();
+        let c = store
+            .create_session_blocking(Provider::Claude, None, None, false)
+            .unwrap();
+        assert!(!c.is_active);
+
+        let a_now = store.get_session_blocking(a.id.clone()).unwrap().unwrap();
+        assert!(!a_now.is_active, "creating b deactivated a");
+        assert_eq!(
+            store
+                .active_session_blocking(Provider::Claude)
+                .unwrap()
+                .map(|s| s.id),
+            Some(b.id.clone())
+        );
+        assert!(
+            store
+                .get_session_blocking(other_cli.id.clone())
+                .unwrap()
+                .unwrap()
+                .is_active
+        );
+
+        let switched = store
+            .set_active_session_blocking(Provider::Claude, Some(c.id.clone()))
+            .unwrap()
+            .unwrap();
+        assert!(switched.is_active);
+        assert_eq!(
+            store.query_i64("SELECT count(*) FROM sessions WHERE cli = 'claude' AND is_active = 1"),
+            1
+        );
+
+        // The partial unique index rejects a second active row however it is written.
+        let err = store
+            .exec_raw(&format!(
+                "UPDATE sessions SET is_active = 1 WHERE id = '{}'",
+                a.id
+            ))
+            .unwrap_err();
+        assert!(err.to_string().contains("UNIQUE"), "{err}");
+
+        assert_eq!(
+            store
+                .set_active_session_blocking(Provider::Claude, None)
+                .unwrap(),
+            None
+        );
+        assert!(
+            store
+                .active_session_blocking(Provider::Claude)
+                .unwrap()
+                .is_none()
+        );
+
+        let err = store
+            .set_active_session_blocking(Provider::Claude, Some(other_cli.id.clone()))
+            .unwrap_err();
+        assert!(matches!(err, StoreError::SessionCliMismatch { .. }));
+        assert!(
+            err.to_string().contains("belongs to codex, not claude"),
+            "{err}"
+        );
+        let err = store
+            .set_active_session_blocking(Provider::Claude, Some("gw-missing".into()))
+            .unwrap_err();
+        assert_eq!(err.to_string(), "Unknown gateway session \"gw-missing\"");
+    }
+
+    #[test]
+    fn list_delete_and_clear() {
+        let (_dir, store) = store();
+        let a = store
+            .create_session_blocking(Provider::Gemini, None, None, false)
+            .unwrap();
+        let b = store
+            .create_session_blocking(Provider::Gemini, None, None, true)
+            .unwrap();
+        let c = store
+            .create_session_blocking(Provider::Grok, None, None, false)
+            .unwrap();
+        store
+            .exec_raw(&format!(
+                "UPDATE sessions SET last_used_at = '2000-01-01T00:00:00.000Z' WHERE id = '{}'",
+                b.id
+            ))
+            .unwrap();
+        let gemini: Vec<String> = store
+            .list_sessions_blocking(Some(Provider::Gemini))
+            .unwrap()
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        assert_eq!(gemini, vec![a.id.clone(), b.id.clone()]);
+        assert_eq!(store.list_sessions_blocking(None).unwrap().len(), 3);
+
+        assert!(store.delete_session_blocking(a.id.clone()).unwrap());
+        assert!(!store.delete_session_blocking(a.id.clone()).unwrap());
+        assert_eq!(
+            store
+                .clear_sessions_blocking(Some(Provider::Gemini))
+                .unwrap(),
+            vec![b.id.clone()]
+        );
+        assert_eq!(
+            store.clear_sessions_blocking(None).unwrap(),
+            vec![c.id.clone()]
+        );
+        assert!(store.list_sessions_blocking(None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn provider_ids_are_found_and_upserted() {
+        let (_dir, store) = store();
+        assert!(
+            store
+                .find_session_by_provider_id_blocking(Provider::Codex, "thread-1".into())
+                .unwrap()
+                .is_none()
+        );
+        let created = store
+            .upsert_session_for_provider_id_blocking(
+                Provider::Codex,
+                "thread-1".into(),
+                Some("/a".into()),
+            )
+            .unwrap();
+        assert!(is_gateway_session_id(&created.id));
+        assert!(!created.is_active);
+        assert_eq!(created.cwd.as_deref(), Some("/a"));
+        let again = store
+            .upsert_session_for_provider_id_blocking(Provider::Codex, "thread-1".into(), None)
+            .unwrap();
+        assert_eq!(again.id, created.id);
+        assert_eq!(again.cwd.as_deref(), Some("/a"));
+        let found = store
+            .find_session_by_provider_id_blocking(Provider::Codex, "thread-1".into())
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.id, created.id);
+        // The same provider id under another CLI is another conversation.
+        assert!(
+            store
+                .find_session_by_provider_id_blocking(Provider::Claude, "thread-1".into())
+                .unwrap()
+                .is_none()
+        );
+
+        let used = store
+            .record_session_use_blocking(SessionUse {
+                session_id: created.id.clone(),
+                provider_session_id: Some("thread-2".into()),
+                cwd: None,
+                usage: Usage {
+                    output_tokens: Some(7),
+                    ..Usage::default()
+                },
+                succeeded: true,
+            })
+            .unwrap();
+        assert!(used);
+        let row = store.get_session_blocking(created.id).unwrap().unwrap();
+        assert_eq!(row.provider_session_id.as_deref(), Some("thread-2"));
+        assert_eq!((row.request_count, row.output_tokens), (1, 7));
+        assert!(
+            !store
+                .record_session_use_blocking(SessionUse {
+                    session_id: "gw-gone".into(),
+                    provider_session_id: None,
+                    cwd: None,
+                    usage: Usage::default(),
+                    succeeded: false,
+                })
+                .unwrap()
+        );
+    }
+}
