@@ -7,7 +7,7 @@
 //! SQLite call ever runs on a tokio worker) and `_blocking` for synchronous callers (the
 //! supervisor, the command line). The per-table SQL and the typed methods live in the sibling
 //! files (`jobs.rs`, `output.rs`, `sessions.rs`, `requests.rs`, `approvals.rs`,
-//! `retention.rs`); each adds its methods to `Store` through [`store_ops!`].
+//! `retention.rs`); each adds its methods to `Store` through `store_ops!`.
 //!
 //! Not here: job policy (limits and dedup windows arrive as arguments), process inspection
 //! (orphan detection decides; the store records), MCP shaping, and configuration parsing.
@@ -111,6 +111,9 @@ const WAL_SWITCH_DEADLINE: Duration = Duration::from_secs(15);
 /// Read connections kept open between reads; more are opened on demand under load and
 /// closed afterwards, so an idle server holds few.
 const MAX_IDLE_READERS: usize = 4;
+
+/// Prepared statements kept per connection.
+const STATEMENT_CACHE_CAPACITY: usize = 96;
 
 /// What the opening process is, which decides who migrates (storage.md "Migrations").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -296,7 +299,9 @@ impl Store {
     }
 
     /// Runs `f` in one `BEGIN IMMEDIATE` transaction on the writer thread and awaits it
-    /// without blocking the runtime. An error rolls the transaction back.
+    /// without blocking the runtime. An error rolls the transaction back. Dropping the
+    /// returned future does not cancel a write already handed to the writer: it completes,
+    /// and only its answer is lost — a write is never cut in half.
     pub(crate) async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -488,6 +493,9 @@ fn open_connection(path: &Path, kind: ConnKind) -> Result<Connection, StoreError
     };
     let conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+    // Every typed operation uses cached statements; the default cache (16) is smaller than
+    // the set a busy server cycles through.
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
     match kind {
         ConnKind::Writer => {
             conn.pragma_update(None, "synchronous", "NORMAL")
@@ -761,6 +769,12 @@ mod tests {
         });
         assert!(matches!(panicked, Err(StoreError::WriterStopped { .. })));
         store.exec_raw("CREATE TABLE t(x)").unwrap();
+    }
+
+    #[test]
+    fn the_handle_can_be_shared_across_threads() {
+        fn shared<T: Send + Sync + Clone + 'static>() {}
+        shared::<Store>();
     }
 
     #[test]

@@ -19,6 +19,7 @@
 //! [`RECORDED_RESPONSE_MAX_BYTES`]: super::RECORDED_RESPONSE_MAX_BYTES
 
 use chrono::{DateTime, Utc};
+use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 
@@ -446,13 +447,13 @@ fn by_correlation(
 
 fn list(conn: &Connection, _cx: &Cx, filter: RequestFilter) -> Result<Vec<RequestRow>, StoreError> {
     let mut conditions = Vec::new();
-    let mut args: Vec<String> = Vec::new();
+    let mut args: Vec<Value> = Vec::new();
     if let Some(cli) = filter.cli {
-        args.push(cli.key().to_string());
+        args.push(cli.key().to_string().into());
         conditions.push(format!("cli = ?{}", args.len()));
     }
     if let Some(status) = filter.status {
-        args.push(status.as_str().to_string());
+        args.push(status.as_str().to_string().into());
         conditions.push(format!("status = ?{}", args.len()));
     }
     let where_clause = if conditions.is_empty() {
@@ -460,10 +461,11 @@ fn list(conn: &Connection, _cx: &Cx, filter: RequestFilter) -> Result<Vec<Reques
     } else {
         format!("WHERE {}", conditions.join(" AND "))
     };
+    args.push(i64::from(filter.limit).into());
     let sql = format!(
         "SELECT {REQUEST_COLUMNS} FROM requests {where_clause} \
-         ORDER BY datetime_utc DESC, seq DESC LIMIT {}",
-        filter.limit
+         ORDER BY datetime_utc DESC, seq DESC LIMIT ?{}",
+        args.len()
     );
     let rows = conn
         .prepare_cached(&sql)?
