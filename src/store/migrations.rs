@@ -48,13 +48,16 @@ CREATE TABLE jobs (
     request_key           TEXT NOT NULL,              -- dedup key (jobs.md "Dedup")
     cli                   TEXT NOT NULL,              -- provider key
     model                 TEXT,
-    status                TEXT NOT NULL,              -- queued|running|completed|failed|canceled|orphaned
+    -- queued | running | completed | failed | canceled | orphaned
+    status                TEXT NOT NULL,
     runner                TEXT NOT NULL,              -- supervisor|in-process
     program               TEXT NOT NULL,
-    argv                  TEXT NOT NULL CHECK (json_valid(argv)),   -- prompt replaced by <prompt sha256:…>
+    -- argv with the prompt replaced by <prompt sha256:…>
+    argv                  TEXT NOT NULL CHECK (json_valid(argv)),
     env                   TEXT NOT NULL CHECK (json_valid(env)),    -- env additions
     cwd                   TEXT,
-    session_id            TEXT,                       -- gateway session (gw-…), kept after the session is deleted
+    -- gateway session (gw-…), kept after the session itself is deleted
+    session_id            TEXT,
     idle_timeout_ms       INTEGER,
     timeout_ms            INTEGER,
     created_at            TEXT NOT NULL,
@@ -157,7 +160,8 @@ CREATE TABLE requests (
     response_sha256       TEXT,
     response_chars        INTEGER,
     response_truncated    INTEGER NOT NULL DEFAULT 0 CHECK (response_truncated IN (0, 1)),
-    status                TEXT NOT NULL,              -- started|deferred|completed|failed|canceled|orphaned
+    -- started | deferred | completed | failed | canceled | orphaned
+    status                TEXT NOT NULL,
     exit_code             INTEGER,
     error_category        TEXT,
     error_message         TEXT,

@@ -594,6 +594,10 @@ mod tests {
     use super::testing::*;
     use super::*;
 
+    const ONE_APPROVAL: &str = "INSERT INTO approvals \
+        (id, at, cli, status, policy, score, threshold, prompt_sha256, operation) \
+        VALUES ('a', 'x', 'claude', 'approved', 'balanced', 0, 5, 'h', 'claude_request')";
+
     fn mode_of(path: &Path) -> u32 {
         fs::metadata(path).unwrap().permissions().mode() & 0o777
     }
@@ -675,9 +679,7 @@ mod tests {
     #[test]
     fn reopening_is_a_no_op() {
         let (dir, store) = store();
-        store
-            .exec_raw("INSERT INTO approvals(id, at, cli, status, policy, score, threshold, prompt_sha256, operation) VALUES ('a', 'x', 'claude', 'approved', 'balanced', 0, 5, 'h', 'claude_request')")
-            .unwrap();
+        store.exec_raw(ONE_APPROVAL).unwrap();
         drop(store);
         let again = Store::open(StoreOptions::new(
             dir.path().join("logs.db"),
@@ -754,7 +756,7 @@ mod tests {
         let (_dir, store) = store();
         let err = store
             .write_blocking(|conn| {
-                conn.execute("INSERT INTO approvals(id, at, cli, status, policy, score, threshold, prompt_sha256, operation) VALUES ('a', 'x', 'claude', 'approved', 'balanced', 0, 5, 'h', 'op')", [])?;
+                conn.execute_batch(ONE_APPROVAL)?;
                 Err::<(), _>(StoreError::InvalidArgument {
                     what: "test",
                     detail: "abort".into(),

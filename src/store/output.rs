@@ -129,7 +129,8 @@ fn append_chunk(
     conn.prepare_cached(
         "INSERT INTO job_output (job_id, stream, seq, byte_offset, len, at, data) \
          VALUES (?1, ?2, \
-                 (SELECT coalesce(max(seq), 0) + 1 FROM job_output WHERE job_id = ?1 AND stream = ?2), \
+                 (SELECT coalesce(max(seq), 0) + 1 FROM job_output \
+                  WHERE job_id = ?1 AND stream = ?2), \
                  ?3, ?4, ?5, ?6)",
     )?
     .execute(params![job_id, stream.as_str(), offset, len, at, data])?;

@@ -209,7 +209,8 @@ mod tests {
 
     #[test]
     fn private_key_blocks_are_redacted_whole() {
-        let text = "before\n-----BEGIN RSA PRIVATE KEY-----\nMIIEow\nIBAAK\n-----END RSA PRIVATE KEY-----\nafter";
+        let text = "before\n-----BEGIN RSA PRIVATE KEY-----\nMIIEow\nIBAAK\n\
+                    -----END RSA PRIVATE KEY-----\nafter";
         assert_eq!(redacted(text), "before\n[REDACTED:private_key]\nafter");
         let open = "x -----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg";
         assert_eq!(redacted(open), "x [REDACTED:private_key]");
