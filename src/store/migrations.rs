@@ -302,7 +302,11 @@ pub(crate) fn migrate_to(
             known: SCHEMA_VERSION,
         });
     }
-    for step in MIGRATIONS.iter().filter(|m| m.version <= target) {
+    // An up-to-date file (every start but the first) takes no write lock at all.
+    for step in MIGRATIONS
+        .iter()
+        .filter(|m| m.version > found && m.version <= target)
+    {
         let step_err = |source: rusqlite::Error| StoreError::Migration {
             path: path.to_path_buf(),
             version: step.version,

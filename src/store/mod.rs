@@ -196,8 +196,13 @@ struct Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        // Closing the channel ends the writer loop; joining lets its connection close (and
-        // checkpoint) before the process goes on, e.g. to exit.
+        // Readers close first, so the write connection is the file's last one here and its
+        // close checkpoints the WAL. Closing the channel ends the writer loop; joining lets
+        // that close finish before the process goes on, e.g. to exit.
+        self.readers
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
         self.writer.take();
         if let Some(handle) = self.writer_thread.take()
             && handle.thread().id() != thread::current().id()
