@@ -1,0 +1,187 @@
+//! How a job ends: cancel requests, the terminal write (first one wins) with the completion
+//! of every attached request row and the session binding in the same transaction, and
+//! orphan marking.
+//!
+//! Not here: deciding that a runner is gone (the caller inspects processes), and killing
+//! anything.
+
+use chrono::{Duration, Utc};
+use rusqlite::{Connection, params};
+
+use super::{CancelOutcome, JobCompletion, JobStatus, status_of};
+use crate::clock::{now_iso, to_iso};
+use crate::store::requests::{self, Outcome};
+use crate::store::sessions::{self, SessionUse};
+use crate::store::types::{RequestStatus, to_json};
+use crate::store::{Cx, Store, StoreError};
+
+/// Queued → `canceled` at once (requests completed); running → `cancel_requested_at` set
+/// (its runner kills the CLI and writes the terminal state); terminal → unchanged.
+pub(crate) fn request_cancel(
+    conn: &Connection,
+    cx: &Cx,
+    job_id: String,
+) -> Result<CancelOutcome, StoreError> {
+    let Some(status) = status_of(conn, &job_id)? else {
+        return Ok(CancelOutcome::NotFound);
+    };
+    let now = now_iso();
+    match status {
+        JobStatus::Queued => {
+            conn.prepare_cached("UPDATE jobs SET cancel_requested_at = ?2 WHERE id = ?1")?
+                .execute(params![job_id, now])?;
+            let mut completion = JobCompletion::ended(JobStatus::Canceled);
+            completion.end_reason = Some("canceled".into());
+            completion.error_category = Some("canceled".into());
+            completion.error = Some("canceled by the caller before it started".into());
+            finish(conn, cx, job_id, completion)?;
+            Ok(CancelOutcome::Canceled)
+        }
+        JobStatus::Running => {
+            conn.prepare_cached(
+                "UPDATE jobs SET cancel_requested_at = coalesce(cancel_requested_at, ?2) \
+                 WHERE id = ?1",
+            )?
+            .execute(params![job_id, now])?;
+            Ok(CancelOutcome::Requested)
+        }
+        other => Ok(CancelOutcome::AlreadyFinished(other)),
+    }
+}
+
+/// The terminal write (first one wins; a later one returns `false` and changes nothing):
+/// the job's outcome, the completion of every attached request row still `started` or
+/// `deferred`, and the session binding — all in the caller's one transaction.
+pub(crate) fn finish(
+    conn: &Connection,
+    cx: &Cx,
+    job_id: String,
+    completion: JobCompletion,
+) -> Result<bool, StoreError> {
+    let Some(request_status) = RequestStatus::from_job(completion.status) else {
+        return Err(StoreError::InvalidArgument {
+            what: "job completion",
+            detail: format!(
+                "status {} is not terminal (expected completed, failed, canceled or orphaned)",
+                completion.status
+            ),
+        });
+    };
+    let now_t = Utc::now();
+    let now = to_iso(now_t);
+    let expires_at = (cx.job_retention_days > 0)
+        .then(|| to_iso(now_t + Duration::days(i64::from(cx.job_retention_days))));
+    let response_chars = completion
+        .response
+        .as_ref()
+        .map(|r| i64::try_from(r.chars().count()).unwrap_or(i64::MAX));
+    let u = completion.usage;
+    let changed = conn
+        .prepare_cached(
+            "UPDATE jobs SET status = ?2, finished_at = ?3, expires_at = ?4, exit_code = ?5, \
+                 end_reason = ?6, error_category = ?7, error = ?8, response = ?9, \
+                 response_chars = ?10, provider_session_id = coalesce(?11, provider_session_id), \
+                 stop_reason = ?12, model = coalesce(model, ?13), input_tokens = ?14, \
+                 output_tokens = ?15, cache_read_tokens = ?16, cache_creation_tokens = ?17, \
+                 reasoning_tokens = ?18, cost_usd = ?19, output_truncated = ?20, warnings = ?21 \
+             WHERE id = ?1 AND status IN ('queued', 'running')",
+        )?
+        .execute(params![
+            job_id,
+            completion.status.as_str(),
+            now,
+            expires_at,
+            completion.exit_code,
+            completion.end_reason,
+            completion.error_category,
+            completion.error,
+            completion.response,
+            response_chars,
+            completion.provider_session_id,
+            completion.stop_reason,
+            completion.model,
+            u.input_tokens,
+            u.output_tokens,
+            u.cache_read_tokens,
+            u.cache_creation_tokens,
+            u.reasoning_tokens,
+            u.cost_usd,
+            completion.output_truncated,
+            to_json(&completion.warnings),
+        ])?;
+    if changed == 0 {
+        return match status_of(conn, &job_id)? {
+            Some(_) => Ok(false),
+            None => Err(StoreError::UnknownJob(job_id)),
+        };
+    }
+
+    // The ids the row ended with (the parser may have recorded them earlier).
+    let (provider_session_id, model): (Option<String>, Option<String>) = conn
+        .prepare_cached("SELECT provider_session_id, model FROM jobs WHERE id = ?1")?
+        .query_row([&job_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let outcome = Outcome {
+        status: request_status,
+        finished_at: &now,
+        exit_code: completion.exit_code,
+        error_category: completion.error_category.as_deref(),
+        error_message: completion.error.as_deref(),
+        response: completion.response.as_deref(),
+        provider_session_id: provider_session_id.as_deref(),
+        stop_reason: completion.stop_reason.as_deref(),
+        model: model.as_deref(),
+        usage: completion.usage,
+        warnings: &completion.warnings,
+    };
+    requests::complete_for_job(conn, cx, &job_id, &outcome)?;
+
+    if let Some(binding) = completion.session {
+        sessions::record_use(
+            conn,
+            &SessionUse {
+                session_id: binding.session_id,
+                provider_session_id: binding.provider_session_id.or(provider_session_id),
+                cwd: binding.cwd,
+                usage: completion.usage,
+                succeeded: completion.status == JobStatus::Completed,
+            },
+        )?;
+    }
+    Ok(true)
+}
+
+/// Records that a job's runner is gone: `orphaned`, with the reason, keeping its partial
+/// output and provider session id. First terminal write wins, as for every end.
+pub(crate) fn mark_orphaned(
+    conn: &Connection,
+    cx: &Cx,
+    job_id: String,
+    reason: String,
+) -> Result<bool, StoreError> {
+    let mut completion = JobCompletion::ended(JobStatus::Orphaned);
+    completion.end_reason = Some("supervisor_exited".into());
+    completion.error_category = Some("internal".into());
+    completion.error = Some(reason);
+    finish(conn, cx, job_id, completion)
+}
+
+impl Store {
+    store_ops! {
+        /// Cancels a queued job at once, or flags a running one for its runner to kill.
+        write fn request_cancel / request_cancel_blocking(job_id: String) -> CancelOutcome
+            = request_cancel;
+
+        /// The terminal write: job outcome + completion of every attached request row +
+        /// session binding, in one transaction. First terminal write wins: `false` (and no
+        /// change at all) when the job had already ended.
+        write fn finish_job / finish_job_blocking(
+            job_id: String,
+            completion: JobCompletion,
+        ) -> bool = finish;
+
+        /// Ends a job whose runner is gone as `orphaned` with `reason` (e.g. `supervisor
+        /// exited unexpectedly`), keeping its partial output and provider session id.
+        write fn mark_orphaned / mark_orphaned_blocking(job_id: String, reason: String) -> bool
+            = mark_orphaned;
+    }
+}

@@ -1,0 +1,197 @@
+//! Job reads: one job, a job with its newest progress (a `JobSnapshot`'s data), lists,
+//! the active jobs orphan detection inspects, counts for health reports, and windows of the
+//! parsed answer.
+//!
+//! Not here: raw output windows and events (`output.rs`).
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{
+    ActiveJob, JOB_COLUMNS, JobCounts, JobFilter, JobRow, JobView, ResponseWindow, get,
+    job_from_row,
+};
+use crate::providers::Provider;
+use crate::store::output;
+use crate::store::types::{parse_col, sql_int};
+use crate::store::{Cx, Store, StoreError};
+
+pub(crate) fn get_op(
+    conn: &Connection,
+    _cx: &Cx,
+    id: String,
+) -> Result<Option<JobRow>, StoreError> {
+    get(conn, &id)
+}
+
+pub(crate) fn view(
+    conn: &Connection,
+    _cx: &Cx,
+    id: String,
+    progress_limit: u32,
+) -> Result<Option<JobView>, StoreError> {
+    let Some(job) = get(conn, &id)? else {
+        return Ok(None);
+    };
+    let progress = output::recent_events(conn, &id, progress_limit)?;
+    Ok(Some(JobView { job, progress }))
+}
+
+pub(crate) fn list(
+    conn: &Connection,
+    _cx: &Cx,
+    filter: JobFilter,
+) -> Result<Vec<JobView>, StoreError> {
+    // Only the filters in use appear in the SQL, so SQLite can pick the matching index.
+    let mut conditions = Vec::new();
+    let mut args: Vec<Value> = Vec::new();
+    if let Some(status) = filter.status {
+        args.push(status.as_str().to_string().into());
+        conditions.push(format!("status = ?{}", args.len()));
+    }
+    if let Some(cli) = filter.cli {
+        args.push(cli.key().to_string().into());
+        conditions.push(format!("cli = ?{}", args.len()));
+    }
+    let where_clause = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    };
+    args.push(i64::from(filter.limit).into());
+    let sql = format!(
+        "SELECT {JOB_COLUMNS} FROM jobs {where_clause} \
+         ORDER BY created_at DESC, id DESC LIMIT ?{}",
+        args.len()
+    );
+    let jobs = conn
+        .prepare_cached(&sql)?
+        .query_map(rusqlite::params_from_iter(args.iter()), job_from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    jobs.into_iter()
+        .map(|job| {
+            let progress = output::recent_events(conn, &job.id, filter.progress_limit)?;
+            Ok(JobView { job, progress })
+        })
+        .collect()
+}
+
+pub(crate) fn active(conn: &Connection, _cx: &Cx) -> Result<Vec<ActiveJob>, StoreError> {
+    let jobs = conn
+        .prepare_cached(
+            "SELECT id, cli, status, created_at, supervisor_pid, supervisor_start_time, \
+                 heartbeat_at, pgid, pgid_start_time \
+             FROM jobs WHERE status IN ('queued', 'running') ORDER BY created_at, id",
+        )?
+        .query_map([], |row| {
+            Ok(ActiveJob {
+                id: row.get("id")?,
+                cli: parse_col(row, "cli")?,
+                status: parse_col(row, "status")?,
+                created_at: row.get("created_at")?,
+                supervisor_pid: row.get("supervisor_pid")?,
+                supervisor_start_time: row.get("supervisor_start_time")?,
+                heartbeat_at: row.get("heartbeat_at")?,
+                pgid: row.get("pgid")?,
+                pgid_start_time: row.get("pgid_start_time")?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(jobs)
+}
+
+/// Queued, running and orphaned counts for every CLI (zero included). Rows of a CLI this
+/// binary does not know (written by a newer one) are not counted.
+pub(crate) fn counts(conn: &Connection, _cx: &Cx) -> Result<Vec<JobCounts>, StoreError> {
+    let mut counts: Vec<JobCounts> = Provider::ALL
+        .iter()
+        .map(|&cli| JobCounts {
+            cli,
+            queued: 0,
+            running: 0,
+            orphaned: 0,
+        })
+        .collect();
+    let mut stmt = conn.prepare_cached(
+        "SELECT cli, status, count(*) FROM jobs \
+         WHERE status IN ('queued', 'running', 'orphaned') GROUP BY cli, status",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
+    })?;
+    for row in rows {
+        let (cli, status, n) = row?;
+        let Some(entry) = counts.iter_mut().find(|c| c.cli.key() == cli) else {
+            continue;
+        };
+        match status.as_str() {
+            "queued" => entry.queued = n,
+            "running" => entry.running = n,
+            _ => entry.orphaned = n,
+        }
+    }
+    Ok(counts)
+}
+
+/// A window of the parsed answer by character offset; `None` for an unknown job.
+pub(crate) fn read_response(
+    conn: &Connection,
+    _cx: &Cx,
+    job_id: String,
+    char_offset: u64,
+    max_chars: u64,
+) -> Result<Option<ResponseWindow>, StoreError> {
+    let offset = sql_int(char_offset);
+    let found: Option<(Option<String>, Option<i64>)> = conn
+        .prepare_cached(
+            "SELECT substr(response, ?2 + 1, ?3), response_chars FROM jobs WHERE id = ?1",
+        )?
+        .query_row(params![job_id, offset, sql_int(max_chars)], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?;
+    Ok(found.map(|(text, total)| {
+        let total_chars = total.unwrap_or(0);
+        let taken = text
+            .as_ref()
+            .map_or(0, |t| i64::try_from(t.chars().count()).unwrap_or(i64::MAX));
+        let end = offset.saturating_add(taken);
+        ResponseWindow {
+            text,
+            offset,
+            total_chars,
+            next_offset: (end < total_chars).then_some(end),
+        }
+    }))
+}
+
+impl Store {
+    store_ops! {
+        /// One job, without its answer text.
+        read fn get_job / get_job_blocking(job_id: String) -> Option<JobRow> = get_op;
+
+        /// One job with its newest `progress_limit` events (a `JobSnapshot`'s data).
+        read fn job_view / job_view_blocking(job_id: String, progress_limit: u32)
+            -> Option<JobView> = view;
+
+        /// Jobs newest first, filtered by status and CLI, each with its newest events.
+        read fn list_jobs / list_jobs_blocking(filter: JobFilter) -> Vec<JobView> = list;
+
+        /// Every queued or running job with its runner's identity, for orphan detection.
+        read fn active_jobs / active_jobs_blocking() -> Vec<ActiveJob> = active;
+
+        /// Queued/running/orphaned counts per CLI across the whole file.
+        read fn job_counts / job_counts_blocking() -> Vec<JobCounts> = counts;
+
+        /// A window of the job's parsed answer: `max_chars` characters from `char_offset`.
+        read fn read_response / read_response_blocking(
+            job_id: String,
+            char_offset: u64,
+            max_chars: u64,
+        ) -> Option<ResponseWindow> = read_response;
+    }
+}
