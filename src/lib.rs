@@ -7,6 +7,10 @@
 
 pub mod clock;
 pub mod config;
+pub mod error;
+pub mod mcp;
+pub mod models;
 pub mod paths;
 pub mod providers;
+pub mod serve;
 pub mod store;

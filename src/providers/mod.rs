@@ -13,13 +13,27 @@ use serde::{Deserialize, Serialize};
 /// A provider key: the tool prefix (`claude_request`, …) and the `cli` column in the store.
 ///
 /// `Mistral` runs the `vibe` binary; its key stays `mistral` everywhere a caller sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// In tool arguments `vibe` is accepted as another name of `mistral`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Provider {
     Claude,
     Codex,
     Gemini,
     Grok,
+    #[serde(alias = "vibe")]
     Mistral,
 }
 

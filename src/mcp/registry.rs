@@ -1,0 +1,279 @@
+//! The tool catalogue and the registration rule.
+//!
+//! Every tool the gateway can expose is described once here (name, description, input and
+//! output schema, annotations) together with the condition under which it is registered.
+//! A tool that is not registered is absent from `tools/list`: with `[persistence] backend =
+//! "none"` a client sees at connect time that async and job tools do not exist, instead of
+//! starting work that would silently be lost. A provider with `enabled = false` has no
+//! tools at all.
+
+use rmcp::handler::server::common::{schema_for_input, schema_for_output};
+use rmcp::model::{JsonObject, Tool, ToolAnnotations};
+use schemars::JsonSchema;
+
+use super::admin_tools::{HealthOutput, ListModelsOutput, ListModelsParams, NoParams};
+use super::session_tools::{
+    ClearOutput, CreateParams, DeleteOutput, ListOutput, ListParams, SessionDetailOutput,
+    SessionIdParams, SessionOutput, SetActiveOutput, SetActiveParams,
+};
+use crate::config::Config;
+use crate::providers::Provider;
+
+/// Which handler serves a registered tool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ToolId {
+    SessionCreate,
+    SessionList,
+    SessionGet,
+    SessionSetActive,
+    SessionDelete,
+    SessionClearAll,
+    ListModels,
+    ProcessHealth,
+}
+
+/// When a tool is registered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Availability {
+    Always,
+    /// Only when jobs are persisted (backend `sqlite`, or `memory` acknowledged): the job
+    /// tools and anything else that hands out a job id to come back for.
+    WithPersistence,
+    /// Only when this provider is enabled (its sync request tool).
+    Provider(Provider),
+    /// Only when this provider is enabled and jobs are persisted (its async request tool).
+    ProviderWithPersistence(Provider),
+}
+
+/// How the configured backend behaves; derived from `[persistence] backend`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PersistenceMode {
+    /// `sqlite`: durable jobs and flight recorder in the configured file.
+    Durable,
+    /// `memory`: jobs and recorder in a private file removed when the server exits.
+    Ephemeral,
+    /// `none`: no job store, no flight recorder; sync requests only.
+    Off,
+}
+
+impl PersistenceMode {
+    pub fn from_config(config: &Config) -> Self {
+        match config.persistence.backend {
+            crate::config::Backend::Sqlite => PersistenceMode::Durable,
+            crate::config::Backend::Memory => PersistenceMode::Ephemeral,
+            crate::config::Backend::None => PersistenceMode::Off,
+        }
+    }
+
+    pub fn durable(self) -> bool {
+        self == PersistenceMode::Durable
+    }
+
+    /// Whether job ids can be handed out (async tools, job tools, sync deferral).
+    pub fn async_jobs_enabled(self) -> bool {
+        self != PersistenceMode::Off
+    }
+
+    pub fn flight_recorder_enabled(self) -> bool {
+        self != PersistenceMode::Off
+    }
+}
+
+/// Whether a tool with this availability is registered under this configuration.
+pub fn is_registered(availability: Availability, config: &Config, mode: PersistenceMode) -> bool {
+    match availability {
+        Availability::Always => true,
+        Availability::WithPersistence => mode.async_jobs_enabled(),
+        Availability::Provider(p) => config.provider(p).enabled,
+        Availability::ProviderWithPersistence(p) => {
+            config.provider(p).enabled && mode.async_jobs_enabled()
+        }
+    }
+}
+
+/// A registered tool: its MCP description and the handler that serves it.
+#[derive(Debug, Clone)]
+pub struct ToolEntry {
+    pub id: ToolId,
+    pub tool: Tool,
+}
+
+impl ToolEntry {
+    pub fn input_schema(&self) -> &JsonObject {
+        &self.tool.input_schema
+    }
+
+    pub fn has_output_schema(&self) -> bool {
+        self.tool.output_schema.is_some()
+    }
+}
+
+/// Annotation presets: every tool states all four hints explicitly.
+#[derive(Clone, Copy)]
+struct Hints {
+    read_only: bool,
+    destructive: bool,
+    idempotent: bool,
+    open_world: bool,
+}
+
+const READ_ONLY: Hints = Hints {
+    read_only: true,
+    destructive: false,
+    idempotent: true,
+    open_world: false,
+};
+
+fn define<P: JsonSchema + 'static, O: JsonSchema + 'static>(
+    id: ToolId,
+    name: &'static str,
+    title: &str,
+    description: &'static str,
+    hints: Hints,
+) -> ToolEntry {
+    let input = schema_for_input::<P>()
+        .unwrap_or_else(|error| panic!("input schema of {name} is not an object: {error}"));
+    let annotations = ToolAnnotations::with_title(title)
+        .read_only(hints.read_only)
+        .destructive(hints.destructive)
+        .idempotent(hints.idempotent)
+        .open_world(hints.open_world);
+    let tool = Tool::new(name, description, input)
+        .with_title(title)
+        .with_raw_output_schema(schema_for_output::<O>())
+        .with_annotations(annotations);
+    ToolEntry { id, tool }
+}
+
+/// Every tool with its availability, in the order `tools/list` shows them.
+fn catalogue() -> Vec<(Availability, ToolEntry)> {
+    vec![
+        (
+            Availability::Always,
+            define::<CreateParams, SessionOutput>(
+                ToolId::SessionCreate,
+                "session_create",
+                "Create gateway session",
+                "Create a gateway session (id gw-…) for one CLI: a named conversation that later \
+                 requests continue by passing it as sessionId. With setAsActive (default true) \
+                 it becomes the CLI's active session, which requests without sessionId continue.",
+                Hints {
+                    read_only: false,
+                    destructive: false,
+                    idempotent: false,
+                    open_world: false,
+                },
+            ),
+        ),
+        (
+            Availability::Always,
+            define::<ListParams, ListOutput>(
+                ToolId::SessionList,
+                "session_list",
+                "List gateway sessions",
+                "List gateway sessions, most recently used first, optionally for one CLI; shows \
+                 which one is active per CLI and the CLI's own session id bound to each.",
+                READ_ONLY,
+            ),
+        ),
+        (
+            Availability::Always,
+            define::<SessionIdParams, SessionDetailOutput>(
+                ToolId::SessionGet,
+                "session_get",
+                "Get a gateway session",
+                "Show one gateway session: its CLI, bound provider session id, working \
+                 directory, request count, last use, token and cost totals.",
+                READ_ONLY,
+            ),
+        ),
+        (
+            Availability::Always,
+            define::<SetActiveParams, SetActiveOutput>(
+                ToolId::SessionSetActive,
+                "session_set_active",
+                "Set the active gateway session",
+                "Make a gateway session the active one of its CLI (requests without sessionId \
+                 continue it), or pass sessionId null to clear the CLI's active session so \
+                 requests run stateless.",
+                Hints {
+                    read_only: false,
+                    destructive: false,
+                    idempotent: true,
+                    open_world: false,
+                },
+            ),
+        ),
+        (
+            Availability::Always,
+            define::<SessionIdParams, DeleteOutput>(
+                ToolId::SessionDelete,
+                "session_delete",
+                "Delete a gateway session",
+                "Delete one gateway session record. The CLI's own conversation history is not \
+                 touched; it can still be resumed by its provider session id.",
+                Hints {
+                    read_only: false,
+                    destructive: true,
+                    idempotent: true,
+                    open_world: false,
+                },
+            ),
+        ),
+        (
+            Availability::Always,
+            define::<ListParams, ClearOutput>(
+                ToolId::SessionClearAll,
+                "session_clear_all",
+                "Delete all gateway sessions",
+                "Delete every gateway session record, or only one CLI's. The CLIs' own \
+                 conversation histories are not touched.",
+                Hints {
+                    read_only: false,
+                    destructive: true,
+                    idempotent: true,
+                    open_world: false,
+                },
+            ),
+        ),
+        (
+            Availability::Always,
+            define::<ListModelsParams, ListModelsOutput>(
+                ToolId::ListModels,
+                "list_models",
+                "List models",
+                "List the models and aliases each CLI accepts through this gateway, with where \
+                 each came from (bundled, config, env) and the default model passed when a \
+                 request names none. Any other model id is passed to the CLI unchanged.",
+                READ_ONLY,
+            ),
+        ),
+        (
+            Availability::Always,
+            define::<NoParams, HealthOutput>(
+                ToolId::ProcessHealth,
+                "llm_process_health",
+                "Gateway health",
+                "Report this gateway process: version, uptime, pid, memory, running and queued \
+                 jobs per provider, limits, and persistence (backend, path, retention, dedup \
+                 window, whether async jobs are enabled, and which config file and environment \
+                 overrides were applied).",
+                Hints {
+                    read_only: true,
+                    destructive: false,
+                    idempotent: false,
+                    open_world: false,
+                },
+            ),
+        ),
+    ]
+}
+
+/// The tools registered under this configuration.
+pub fn registered_tools(config: &Config, mode: PersistenceMode) -> Vec<ToolEntry> {
+    catalogue()
+        .into_iter()
+        .filter(|(availability, _)| is_registered(*availability, config, mode))
+        .map(|(_, entry)| entry)
+        .collect()
+}
