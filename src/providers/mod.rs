@@ -8,6 +8,21 @@
 use std::fmt;
 use std::str::FromStr;
 
+
+pub mod dispatch;
+pub mod invocation;
+pub mod outcome;
+pub mod progress;
+pub mod request;
+
+pub use dispatch::ProviderRequest;
+pub use invocation::{BuildContext, Invocation, McpServerSpec, SessionBinding, TempFile};
+pub use outcome::{
+    Baseline, ErrorCategory, ErrorKind, FinishInput, Outcome, OutcomeError, ReportedUsage, Usage,
+};
+pub use progress::{Feed, ProgressEvent, ProgressKind, StreamParser};
+pub use request::{Limits, ValidationError, ValidationKind, Warning};
+
 use serde::{Deserialize, Serialize};
 
 /// A provider key: the tool prefix (`claude_request`, …) and the `cli` column in the store.
