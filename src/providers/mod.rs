@@ -8,7 +8,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-
+pub mod claude;
 pub mod dispatch;
 pub mod invocation;
 pub mod outcome;
