@@ -9,6 +9,7 @@ use std::fmt;
 use std::str::FromStr;
 
 pub mod claude;
+pub mod codex;
 pub mod dispatch;
 pub mod invocation;
 pub mod outcome;
