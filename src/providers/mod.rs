@@ -11,6 +11,7 @@ use std::str::FromStr;
 pub mod claude;
 pub mod codex;
 pub mod dispatch;
+pub mod gemini;
 pub mod invocation;
 pub mod outcome;
 pub mod progress;
