@@ -12,6 +12,7 @@ pub mod claude;
 pub mod codex;
 pub mod dispatch;
 pub mod gemini;
+pub mod grok;
 pub mod invocation;
 pub mod outcome;
 pub mod progress;
