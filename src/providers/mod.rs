@@ -17,6 +17,7 @@ pub mod invocation;
 pub mod outcome;
 pub mod progress;
 pub mod request;
+pub mod vibe;
 
 pub use dispatch::ProviderRequest;
 pub use invocation::{BuildContext, Invocation, McpServerSpec, SessionBinding, TempFile};
