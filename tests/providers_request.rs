@@ -324,3 +324,196 @@ fn schema_is_strict_and_documented() {
         );
     }
 }
+
+// ---- the per-provider parameter matrix (mcp-surface.md) --------------------------------
+
+use llm_cli_gateway::providers::{AnyRequest, Provider, request_schema};
+
+const COMMON: [&str; 18] = [
+    "prompt",
+    "promptParts",
+    "model",
+    "sessionId",
+    "resumeLatest",
+    "createNewSession",
+    "workingDir",
+    "approvalStrategy",
+    "approvalPolicy",
+    "outputFormat",
+    "idleTimeoutMs",
+    "timeoutMs",
+    "forceRefresh",
+    "correlationId",
+    "worktree",
+    "optimizePrompt",
+    "optimizeResponse",
+    "maxResponseChars",
+];
+
+fn properties(provider: Provider) -> serde_json::Map<String, Value> {
+    let schema = serde_json::to_value(request_schema(provider)).unwrap();
+    assert_eq!(schema["additionalProperties"], json!(false), "{provider}");
+    schema["properties"].as_object().unwrap().clone()
+}
+
+#[test]
+fn every_tool_has_every_common_parameter() {
+    for provider in Provider::ALL {
+        let props = properties(provider);
+        for name in COMMON {
+            assert!(props.contains_key(name), "{provider} lacks {name}");
+        }
+    }
+}
+
+#[test]
+fn partially_common_parameters_follow_the_matrix() {
+    // (param, claude, codex, gemini, grok, mistral)
+    let matrix = [
+        ("permissionMode", [true, false, false, true, true]),
+        ("allowedTools", [true, false, true, true, true]),
+        ("disallowedTools", [true, false, false, true, true]),
+        ("addDir", [true, true, true, false, true]),
+        ("resumeLatest", [true, true, true, true, true]),
+        ("continueSession", [true, false, false, false, false]),
+        ("includeDirs", [false, false, true, false, false]),
+        ("sandboxMode", [false, true, false, false, false]),
+        ("approvalMode", [false, false, true, false, false]),
+    ];
+    for (param, present) in matrix {
+        for (provider, present) in Provider::ALL.into_iter().zip(present) {
+            assert_eq!(
+                properties(provider).contains_key(param),
+                present,
+                "{provider}.{param}"
+            );
+            // A parameter marked — is rejected as unknown, by name.
+            let result = AnyRequest::from_value(provider, json!({"prompt": "p", param: null}));
+            if !present {
+                let err = result.unwrap_err().to_string();
+                assert!(
+                    err.contains(&format!("unknown field `{param}`")),
+                    "{provider}.{param}: {err}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn provider_specific_parameters_of_providers_md_exist() {
+    let expected: [(Provider, &[&str]); 5] = [
+        (
+            Provider::Claude,
+            &[
+                "dangerouslySkipPermissions",
+                "mcpServers",
+                "strictMcpConfig",
+                "systemPrompt",
+                "appendSystemPrompt",
+                "maxTurns",
+                "maxBudgetUsd",
+                "effort",
+                "fallbackModel",
+                "jsonSchema",
+                "forkSession",
+            ],
+        ),
+        (
+            Provider::Codex,
+            &[
+                "fullAuto",
+                "dangerouslyBypassApprovalsAndSandbox",
+                "profile",
+                "configOverrides",
+                "outputSchema",
+                "ephemeral",
+                "images",
+                "askForApproval",
+            ],
+        ),
+        (
+            Provider::Gemini,
+            &["yolo", "allowedMcpServerNames", "sandbox"],
+        ),
+        (
+            Provider::Grok,
+            &[
+                "alwaysApprove",
+                "reasoningEffort",
+                "effort",
+                "allow",
+                "deny",
+                "maxTurns",
+                "sandbox",
+                "jsonSchema",
+            ],
+        ),
+        (
+            Provider::Mistral,
+            &["trust", "maxTurns", "maxPrice", "maxTokens"],
+        ),
+    ];
+    for (provider, names) in expected {
+        let props = properties(provider);
+        for name in names {
+            assert!(props.contains_key(*name), "{provider} lacks {name}");
+        }
+        for (name, prop) in &props {
+            let described = prop.get("description").is_some() || prop.get("$ref").is_some();
+            assert!(described, "{provider}.{name} has no description");
+        }
+    }
+}
+
+#[test]
+fn mcp_managed_is_claude_only() {
+    for provider in Provider::ALL {
+        let request = AnyRequest::from_value(
+            provider,
+            json!({"prompt": "p", "approvalStrategy": "mcp_managed"}),
+        )
+        .unwrap();
+        let result = request.validate(Limits::default());
+        if provider == Provider::Claude {
+            assert!(result.is_ok());
+        } else {
+            let err = result.unwrap_err();
+            assert_eq!(err.field, "approvalStrategy");
+            assert_eq!(
+                err.message,
+                format!(
+                    "approvalStrategy mcp_managed is not available for {provider}: the gateway cannot isolate its ambient MCP configuration"
+                )
+            );
+        }
+    }
+}
+
+#[test]
+fn any_request_dispatches_to_each_adapter() {
+    let first_args = [
+        (Provider::Claude, "-p"),
+        (Provider::Codex, "exec"),
+        (Provider::Gemini, "--skip-trust"),
+        (Provider::Grok, "--no-auto-update"),
+        (Provider::Mistral, "--output=streaming"),
+    ];
+    for (provider, first) in first_args {
+        let request =
+            AnyRequest::from_value(provider, json!({"prompt": "hi", "correlationId": "c1"}))
+                .unwrap();
+        assert_eq!(request.provider(), provider);
+        assert_eq!(request.common().correlation_id, Some("c1"));
+        assert_eq!(request.to_value()["prompt"], json!("hi"));
+        let inv = request.build(&ctx(provider.default_binary())).unwrap();
+        assert_eq!(inv.argv[0], first, "{provider}");
+        assert_eq!(inv.program, provider.default_binary());
+        // The shared rules apply to every provider.
+        let blank = AnyRequest::from_value(provider, json!({"prompt": "  "})).unwrap();
+        assert_eq!(
+            blank.validate(Limits::default()).unwrap_err().field,
+            "prompt"
+        );
+    }
+}

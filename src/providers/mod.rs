@@ -19,7 +19,7 @@ pub mod progress;
 pub mod request;
 pub mod vibe;
 
-pub use dispatch::ProviderRequest;
+pub use dispatch::{AnyRequest, ProviderRequest, new_parser, request_schema};
 pub use invocation::{BuildContext, Invocation, McpServerSpec, SessionBinding, TempFile};
 pub use outcome::{
     Baseline, ErrorCategory, ErrorKind, FinishInput, Outcome, OutcomeError, ReportedUsage, Usage,
