@@ -278,13 +278,11 @@ impl<H: LineHandler> StreamParser for LineParser<H> {
         }
         let parsed = self.handler.finish(input, &self.plain, &mut self.sink);
         let handler = &self.handler;
-        let mut outcome = settle(
-            handler.provider(),
-            parsed,
-            input,
-            &self.tail,
-            &|text, exit| handler.classify(text, exit),
-        );
+        // Exactly the last 64 KiB, whatever the chunking was (the buffer trims in batches).
+        let tail = &self.tail[self.tail.len().saturating_sub(STDOUT_TAIL_BYTES)..];
+        let mut outcome = settle(handler.provider(), parsed, input, tail, &|text, exit| {
+            handler.classify(text, exit)
+        });
         outcome.events = self.sink.drain();
         outcome
     }
