@@ -517,3 +517,11 @@ fn any_request_dispatches_to_each_adapter() {
         );
     }
 }
+
+#[test]
+fn invocations_serialise_for_the_supervisor() {
+    use llm_cli_gateway::providers::invocation::Invocation;
+    let inv = accepted(json!({"prompt": "p", "strictMcpConfig": true}));
+    let text = serde_json::to_string(&inv).unwrap();
+    assert_eq!(serde_json::from_str::<Invocation>(&text).unwrap(), inv);
+}

@@ -20,9 +20,9 @@ use super::outcome::{ErrorKind, FinishInput, Parsed, Reported, ReportedUsage, Us
 use super::progress::json::{f64_path, str_at, str_path, tool_message, u64_path};
 use super::progress::{Activity, EventSink, LineHandler, LineParser, ProgressKind};
 use super::request::{
-    CommonRef, Effort, JsonSchemaParam, Limits, PermissionMode, ValidationError, Warning,
-    check_list, check_request, codes, no_leading_dash, non_empty, positive_f64, provider_request,
-    range_u64,
+    AssembledPrompt, CommonRef, Effort, JsonSchemaParam, Limits, PermissionMode, ValidationError,
+    Warning, check_list, check_request, codes, no_leading_dash, non_empty, positive_f64,
+    provider_request, range_u64,
 };
 
 provider_request! {
@@ -86,7 +86,7 @@ provider_request! {
 
 /// What `validate` and `build` share: the checked prompt and the request's decisions.
 struct Plan {
-    prompt: super::request::AssembledPrompt,
+    prompt: AssembledPrompt,
     permission_mode: Option<PermissionMode>,
     json_schema: Option<String>,
     warnings: Vec<Warning>,

@@ -107,7 +107,7 @@ impl BuildContext {
 }
 
 /// A file the caller writes (mode 0600) before the run and removes after it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TempFile {
     pub path: PathBuf,
     pub contents: Vec<u8>,
@@ -128,8 +128,8 @@ impl TempFile {
 
 /// One CLI run, exactly: the executor spawns `program` with `argv` (no shell), the gateway's
 /// environment plus `env_overrides`, `cwd`, and stdin carrying `stdin` then closed (or null
-/// when `None`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// when `None`). Serialisable, so a supervisor process can receive it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Invocation {
     pub program: String,
     /// Arguments after the program name.

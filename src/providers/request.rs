@@ -402,7 +402,7 @@ impl<'a> CommonRef<'a> {
 }
 
 /// The prompt text the CLI receives, with the cache facts the flight recorder keeps.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AssembledPrompt {
     /// Exactly the text the CLI receives.
     pub text: String,
