@@ -274,6 +274,13 @@ fn mcp_servers_unknown_names_warn_or_fail_under_strict() {
             ..McpServerSpec::default()
         },
     );
+    let request: ClaudeRequest =
+        serde_json::from_value(json!({"prompt": "p", "mcpServers": ["docs", "nope"]})).unwrap();
+    let report = request.mcp_server_report(&c);
+    assert_eq!(
+        (report.requested.len(), report.enabled, report.missing),
+        (2, vec!["docs".to_string()], vec!["nope".to_string()])
+    );
     let inv = claude_build(json!({"prompt": "p", "mcpServers": ["docs", "nope"]}), &c);
     assert_eq!(
         inv.argv,

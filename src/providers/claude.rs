@@ -273,7 +273,31 @@ impl ProviderRequest for ClaudeRequest {
     }
 }
 
+/// Which requested MCP servers a run gets (`structuredContent.mcpServers`, policy.md).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct McpServerReport {
+    pub requested: Vec<String>,
+    /// Defined in config.toml: written to the run's `--mcp-config` file.
+    pub enabled: Vec<String>,
+    /// Not defined: an error under `strictMcpConfig`, else skipped with a warning.
+    pub missing: Vec<String>,
+}
+
 impl ClaudeRequest {
+    /// The requested MCP servers split by whether config.toml defines them.
+    pub fn mcp_server_report(&self, ctx: &BuildContext) -> McpServerReport {
+        let (enabled, missing) = self
+            .mcp_servers
+            .iter()
+            .cloned()
+            .partition(|name| ctx.mcp_servers.contains_key(name));
+        McpServerReport {
+            requested: self.mcp_servers.clone(),
+            enabled,
+            missing,
+        }
+    }
+
     /// The `--mcp-config` file: the requested servers that config.toml defines. Under
     /// `strictMcpConfig` the file is written even when empty, so claude sees no other server.
     fn mcp_config(
@@ -281,31 +305,33 @@ impl ClaudeRequest {
         ctx: &BuildContext,
         warnings: &mut Vec<Warning>,
     ) -> Result<Option<TempFile>, ValidationError> {
-        let mut servers = serde_json::Map::new();
-        for name in &self.mcp_servers {
-            match ctx.mcp_servers.get(name) {
-                Some(spec) => {
-                    let spec = serde_json::to_value(spec).map_err(|e| {
-                        ValidationError::invalid("mcpServers", format!("Invalid mcpServers: {e}"))
-                    })?;
-                    servers.insert(name.clone(), spec);
-                }
-                None if self.strict_mcp_config => {
-                    return Err(ValidationError::invalid(
-                        "mcpServers",
-                        format!("Unknown MCP server \"{name}\" (mcpServers): not defined in [mcp_servers] of config.toml"),
-                    )
-                    .with_remediation("Use a server name from [mcp_servers] in config.toml, or add it there."));
-                }
-                None => warnings.push(Warning::new(
-                    codes::MCP_SERVER_UNKNOWN,
-                    format!("MCP server \"{name}\" is not defined in [mcp_servers] of config.toml and was skipped"),
-                )),
-            }
+        let report = self.mcp_server_report(ctx);
+        if let Some(name) = report.missing.first()
+            && self.strict_mcp_config
+        {
+            return Err(ValidationError::invalid(
+                "mcpServers",
+                format!("Unknown MCP server \"{name}\" (mcpServers): not defined in [mcp_servers] of config.toml"),
+            )
+            .with_remediation("Use a server name from [mcp_servers] in config.toml, or add it there."));
         }
-        if servers.is_empty() && !self.strict_mcp_config {
+        for name in &report.missing {
+            warnings.push(Warning::new(
+                codes::MCP_SERVER_UNKNOWN,
+                format!("MCP server \"{name}\" is not defined in [mcp_servers] of config.toml and was skipped"),
+            ));
+        }
+        if report.enabled.is_empty() && !self.strict_mcp_config {
             return Ok(None);
         }
+        let servers: serde_json::Map<String, Value> = report
+            .enabled
+            .iter()
+            .filter_map(|name| {
+                let spec = serde_json::to_value(ctx.mcp_servers.get(name)?).ok()?;
+                Some((name.clone(), spec))
+            })
+            .collect();
         let body = serde_json::json!({ "mcpServers": servers }).to_string();
         Ok(Some(TempFile::new(&ctx.temp_dir, "mcp-config.json", body)))
     }
