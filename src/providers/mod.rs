@@ -8,6 +8,25 @@
 use std::fmt;
 use std::str::FromStr;
 
+pub mod claude;
+pub mod codex;
+pub mod dispatch;
+pub mod gemini;
+pub mod grok;
+pub mod invocation;
+pub mod outcome;
+pub mod progress;
+pub mod request;
+pub mod vibe;
+
+pub use dispatch::{AnyRequest, ProviderRequest, new_parser, request_schema};
+pub use invocation::{BuildContext, Invocation, McpServerSpec, SessionBinding, TempFile};
+pub use outcome::{
+    Baseline, ErrorCategory, ErrorKind, FinishInput, Outcome, OutcomeError, ReportedUsage, Usage,
+};
+pub use progress::{Feed, ProgressEvent, ProgressKind, StreamParser};
+pub use request::{Limits, ValidationError, ValidationKind, Warning};
+
 use serde::{Deserialize, Serialize};
 
 /// A provider key: the tool prefix (`claude_request`, …) and the `cli` column in the store.
