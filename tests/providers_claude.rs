@@ -1,7 +1,7 @@
 //! claude adapter: golden argv/env/stdin for every line of providers.md "claude" and every
 //! parameter, and the parser on every captured claude case.
 
-#[path = "providers_support.rs"]
+#[path = "providers_support/mod.rs"]
 mod support;
 
 use std::collections::BTreeMap;

@@ -1,7 +1,7 @@
 //! gemini adapter: golden argv for every line of providers.md "gemini" and every parameter,
 //! and the parser on every captured gemini case.
 
-#[path = "providers_support.rs"]
+#[path = "providers_support/mod.rs"]
 mod support;
 
 use llm_cli_gateway::providers::gemini::{self, GeminiRequest};

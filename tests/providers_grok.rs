@@ -1,7 +1,7 @@
 //! grok adapter: golden argv for every line of providers.md "grok" and every parameter, and
 //! the parser on every captured grok case (and the old community `grok`).
 
-#[path = "providers_support.rs"]
+#[path = "providers_support/mod.rs"]
 mod support;
 
 use llm_cli_gateway::providers::grok::{self, GrokRequest};

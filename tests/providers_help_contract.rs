@@ -5,7 +5,7 @@
 //! "Can emit" is made concrete twice: maximal requests are built for every session binding,
 //! and every flag literal in the adapter's source must show up in those builds.
 
-#[path = "providers_support.rs"]
+#[path = "providers_support/mod.rs"]
 mod support;
 
 use std::collections::BTreeSet;

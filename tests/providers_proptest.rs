@@ -6,7 +6,7 @@
 //!
 //! Case counts stay modest so the suite stays fast.
 
-#[path = "providers_support.rs"]
+#[path = "providers_support/mod.rs"]
 mod support;
 
 use llm_cli_gateway::providers::invocation::{Invocation, LARGE_PROMPT_BYTES, MAX_ARG_BYTES};

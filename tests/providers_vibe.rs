@@ -1,7 +1,7 @@
 //! mistral (vibe) adapter: golden argv/env for every line of providers.md "mistral" and every
 //! parameter, and the parser on every captured vibe case, with `export.json`.
 
-#[path = "providers_support.rs"]
+#[path = "providers_support/mod.rs"]
 mod support;
 
 use llm_cli_gateway::providers::invocation::{BuildContext, Invocation, SessionBinding, TempFile};
