@@ -97,7 +97,7 @@ impl ModelRegistry {
     pub fn new(config: &Config) -> Self {
         let by_cli = Provider::ALL
             .into_iter()
-            .map(|p| (p, catalogue(p, config.models.get(&p))))
+            .map(|p| (p, catalogue(p, config.models_of(p))))
             .collect();
         ModelRegistry { by_cli }
     }
@@ -137,7 +137,7 @@ impl ModelRegistry {
     }
 }
 
-fn catalogue(provider: Provider, configured: Option<&ModelsConfig>) -> CliModels {
+fn catalogue(provider: Provider, configured: &ModelsConfig) -> CliModels {
     let mut models: Vec<ModelEntry> = bundled(provider)
         .iter()
         .map(|(id, description)| ModelEntry {
@@ -148,43 +148,144 @@ fn catalogue(provider: Provider, configured: Option<&ModelsConfig>) -> CliModels
         .collect();
     let mut aliases = Vec::new();
     let mut warnings = Vec::new();
-    let (mut default_model, mut default_source) = (None, None);
 
-    if let Some(configured) = configured {
-        for id in &configured.extra {
-            if !models.iter().any(|m| &m.id == id) {
-                models.push(ModelEntry {
-                    id: id.clone(),
-                    source: Origin::Config,
-                    description: "listed in config.toml".to_string(),
-                });
-            }
-        }
-        for (name, target) in &configured.aliases {
-            if models.iter().any(|m| &m.id == name) {
-                warnings.push(format!(
-                    "alias \"{name}\" shadows the model of the same name: requests for \
-                     \"{name}\" go to \"{}\"",
-                    target.value
-                ));
-            }
-            aliases.push(AliasEntry {
-                name: name.clone(),
-                target: target.value.clone(),
-                source: target.source.into(),
+    for id in &configured.extra {
+        if !models.iter().any(|m| &m.id == id) {
+            models.push(ModelEntry {
+                id: id.clone(),
+                source: Origin::Config,
+                description: "listed in config.toml".to_string(),
             });
         }
-        if let Some(default) = &configured.default {
-            default_model = Some(default.value.clone());
-            default_source = Some(default.source.into());
+    }
+    for (name, target) in &configured.aliases {
+        if models.iter().any(|m| &m.id == name) {
+            warnings.push(format!(
+                "alias \"{name}\" shadows the model of the same name: requests for \
+                 \"{name}\" go to \"{}\"",
+                target.value
+            ));
         }
+        aliases.push(AliasEntry {
+            name: name.clone(),
+            target: target.value.clone(),
+            source: target.source.into(),
+        });
     }
     CliModels {
         cli: provider,
-        default_model,
-        default_source,
+        default_model: configured.default.as_ref().map(|d| d.value.clone()),
+        default_source: configured.default.as_ref().map(|d| d.source.into()),
         models,
         aliases,
         warnings,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, Env, load_from_str};
+    use std::path::Path;
+
+    fn registry(toml: &str, env: &[(&str, &str)]) -> ModelRegistry {
+        let mut pairs = vec![("HOME", "/home/u")];
+        pairs.extend_from_slice(env);
+        let env = Env::from_pairs(pairs);
+        let loaded = load_from_str(toml, Path::new("/home/u/config.toml"), &env).unwrap();
+        ModelRegistry::new(&loaded.config)
+    }
+
+    #[test]
+    fn without_configuration_no_model_flag_is_passed() {
+        let env = Env::from_pairs([("HOME", "/home/u")]);
+        let models = ModelRegistry::new(&Config::defaults(&env));
+        for provider in Provider::ALL {
+            for requested in [None, Some("default"), Some("latest"), Some("")] {
+                assert_eq!(
+                    models.resolve(provider, requested),
+                    ResolvedModel {
+                        model: None,
+                        via_alias: None
+                    },
+                    "{provider} {requested:?}"
+                );
+            }
+        }
+        // Unknown ids pass through: every CLI knows models the gateway has never heard of.
+        assert_eq!(
+            models
+                .resolve(Provider::Codex, Some("gpt-9"))
+                .model
+                .as_deref(),
+            Some("gpt-9")
+        );
+        assert_eq!(
+            models
+                .resolve(Provider::Claude, Some("opus"))
+                .model
+                .as_deref(),
+            Some("opus")
+        );
+    }
+
+    #[test]
+    fn aliases_and_defaults_resolve_with_env_over_file() {
+        let models = registry(
+            "[models.claude]\ndefault = \"fast\"\naliases = { fast = \"haiku\", deep = \"opus\" }\n",
+            &[("CLAUDE_MODEL_ALIASES", "deep=claude-opus-4-1")],
+        );
+        // The default may itself be an alias.
+        assert_eq!(
+            models.resolve(Provider::Claude, None),
+            ResolvedModel {
+                model: Some("haiku".into()),
+                via_alias: Some("fast".into())
+            }
+        );
+        assert_eq!(
+            models
+                .resolve(Provider::Claude, Some("latest"))
+                .model
+                .as_deref(),
+            Some("haiku")
+        );
+        let deep = models.resolve(Provider::Claude, Some("deep"));
+        assert_eq!(deep.model.as_deref(), Some("claude-opus-4-1"));
+        let claude = models.for_cli(Provider::Claude);
+        let deep_alias = claude.aliases.iter().find(|a| a.name == "deep").unwrap();
+        assert_eq!(deep_alias.source, Origin::Env);
+        assert_eq!(claude.default_source, Some(Origin::Config));
+    }
+
+    #[test]
+    fn an_alias_shadowing_a_model_is_reported() {
+        let models = registry(
+            "[models.claude]\naliases = { sonnet = \"claude-sonnet-4-5\" }\n",
+            &[],
+        );
+        let claude = models.for_cli(Provider::Claude);
+        assert_eq!(claude.warnings.len(), 1, "{:?}", claude.warnings);
+        assert!(claude.warnings[0].contains("alias \"sonnet\" shadows"));
+        assert_eq!(
+            models
+                .resolve(Provider::Claude, Some("sonnet"))
+                .model
+                .as_deref(),
+            Some("claude-sonnet-4-5")
+        );
+    }
+
+    #[test]
+    fn extra_models_are_listed_once_with_their_source() {
+        let models = registry(
+            "[models.grok]\nextra = [\"grok-4\", \"grok-4\"]\n",
+            &[("GROK_DEFAULT_MODEL", "grok-4")],
+        );
+        let grok = models.for_cli(Provider::Grok);
+        assert_eq!(grok.models.len(), 1);
+        assert_eq!(grok.models[0].source, Origin::Config);
+        assert_eq!(grok.default_model.as_deref(), Some("grok-4"));
+        assert_eq!(grok.default_source, Some(Origin::Env));
     }
 }
