@@ -277,3 +277,83 @@ pub fn registered_tools(config: &Config, mode: PersistenceMode) -> Vec<ToolEntry
         .map(|(_, entry)| entry)
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Backend, Env};
+
+    fn config(backend: Backend) -> Config {
+        let mut config = Config::defaults(&Env::from_pairs([("HOME", "/home/u")]));
+        config.persistence.backend = backend;
+        config
+    }
+
+    #[test]
+    fn persistence_decides_async_and_job_tools() {
+        for (backend, persisted) in [
+            (Backend::Sqlite, true),
+            (Backend::Memory, true),
+            (Backend::None, false),
+        ] {
+            let config = config(backend);
+            let mode = PersistenceMode::from_config(&config);
+            assert_eq!(mode.async_jobs_enabled(), persisted, "{backend:?}");
+            assert!(is_registered(Availability::Always, &config, mode));
+            assert_eq!(
+                is_registered(Availability::WithPersistence, &config, mode),
+                persisted
+            );
+            for p in Provider::ALL {
+                assert!(is_registered(Availability::Provider(p), &config, mode));
+                assert_eq!(
+                    is_registered(Availability::ProviderWithPersistence(p), &config, mode),
+                    persisted
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_disabled_provider_has_no_tools() {
+        let mut config = config(Backend::Sqlite);
+        config
+            .providers
+            .get_mut(&Provider::Grok)
+            .expect("every provider has a section")
+            .enabled = false;
+        let mode = PersistenceMode::from_config(&config);
+        assert!(!is_registered(
+            Availability::Provider(Provider::Grok),
+            &config,
+            mode
+        ));
+        assert!(!is_registered(
+            Availability::ProviderWithPersistence(Provider::Grok),
+            &config,
+            mode
+        ));
+        assert!(is_registered(
+            Availability::Provider(Provider::Codex),
+            &config,
+            mode
+        ));
+    }
+
+    #[test]
+    fn every_registered_tool_has_object_schemas_and_a_unique_name() {
+        let config = config(Backend::Sqlite);
+        let tools = registered_tools(&config, PersistenceMode::from_config(&config));
+        let mut names: Vec<&str> = tools.iter().map(|t| t.tool.name.as_ref()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), tools.len());
+        for entry in &tools {
+            assert_eq!(
+                entry.input_schema().get("type").and_then(|t| t.as_str()),
+                Some("object")
+            );
+            assert!(entry.has_output_schema(), "{}", entry.tool.name);
+        }
+    }
+}
