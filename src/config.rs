@@ -24,6 +24,7 @@ use toml::de::{DeString, DeTable, DeValue};
 pub use crate::paths::Env;
 use crate::paths::{self, expand_tilde};
 use crate::providers::Provider;
+use crate::suggest;
 
 /// The example configuration shipped with the crate: every key, its default and one line of
 /// explanation. `llm-cli-gateway config --example` prints it.
@@ -958,7 +959,7 @@ impl<'a> FileReader<'a> {
 
     fn unknown_key(&mut self, dotted: &str, key: &Key<'_>, valid: &[&str]) {
         let name = key.get_ref().as_ref();
-        let hint = match suggest(name, valid) {
+        let hint = match suggest::closest(name, valid) {
             Some(candidate) => format!("did you mean \"{candidate}\"?"),
             None => format!("expected one of: {}", valid.join(", ")),
         };
@@ -2230,43 +2231,6 @@ fn join_alternatives(items: &[String]) -> String {
     }
 }
 
-/// The valid key a mistyped key most likely meant: the same key in another case or
-/// separator style (`retention_days` → `retentionDays`), else the closest key within a
-/// small edit distance.
-fn suggest<'c>(name: &str, candidates: &[&'c str]) -> Option<&'c str> {
-    let normalize = |text: &str| -> String {
-        text.chars()
-            .filter(|c| !matches!(c, '_' | '-'))
-            .map(|c| c.to_ascii_lowercase())
-            .collect()
-    };
-    let wanted = normalize(name);
-    if let Some(same) = candidates.iter().find(|c| normalize(c) == wanted) {
-        return Some(same);
-    }
-    candidates
-        .iter()
-        .map(|candidate| (edit_distance(name, candidate), *candidate))
-        .filter(|(distance, candidate)| *distance <= (candidate.len() / 5).clamp(1, 3))
-        .min_by_key(|(distance, _)| *distance)
-        .map(|(_, candidate)| candidate)
-}
-
-/// Levenshtein distance over characters.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut current = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != *cb);
-            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
-        }
-        previous = current;
-    }
-    previous[b.len()]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -3334,18 +3298,15 @@ aliases = { fast = \"haiku\", big = \"opus\" }
     }
 
     #[test]
-    fn suggestions_prefer_the_same_key_in_another_style() {
+    fn unknown_keys_are_matched_against_the_sections_own_keys() {
         assert_eq!(
-            suggest("retention_days", PERSISTENCE_KEYS),
+            suggest::closest("retention_days", PERSISTENCE_KEYS),
             Some("retentionDays")
         );
         assert_eq!(
-            suggest("SYNC_DEADLINE_MS", JOBS_KEYS),
+            suggest::closest("SYNC_DEADLINE_MS", JOBS_KEYS),
             Some("sync_deadline_ms")
         );
-        assert_eq!(suggest("runer", JOBS_KEYS), Some("runner"));
-        assert_eq!(suggest("zzz", JOBS_KEYS), None);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
-        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(suggest::closest("runer", JOBS_KEYS), Some("runner"));
     }
 }
