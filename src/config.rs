@@ -24,6 +24,7 @@ use toml::de::{DeString, DeTable, DeValue};
 pub use crate::paths::Env;
 use crate::paths::{self, expand_tilde};
 use crate::providers::Provider;
+use crate::suggest;
 
 /// The example configuration shipped with the crate: every key, its default and one line of
 /// explanation. `llm-cli-gateway config --example` prints it.
@@ -842,39 +843,181 @@ const SECTIONS: &[&str] = &[
     "cache_awareness",
     "privacy",
 ];
-const PERSISTENCE_KEYS: &[&str] = &[
-    "backend",
-    "path",
-    "retentionDays",
-    "requestRetentionDays",
-    "sessionTtlDays",
-    "dedupWindowMs",
-    "acknowledgeEphemeral",
+/// One key of a section: its name in the file and how its value is read into the section's
+/// settings `S`. A section's fields, in order, are also the keys an unknown key is matched
+/// against ("did you mean", "expected one of").
+type Field<S> = (
+    &'static str,
+    fn(&mut FileReader<'_>, &Entry<'_, '_>, &mut S),
+);
+
+const PERSISTENCE_FIELDS: &[Field<PersistenceConfig>] = &[
+    ("backend", |r, e, out| {
+        r.set(e, &mut out.backend, FileReader::enumerated)
+    }),
+    ("path", |r, e, out| {
+        r.set(e, &mut out.path, FileReader::path)
+    }),
+    ("retentionDays", |r, e, out| {
+        r.set_unsigned(e, RETENTION_DAYS, &mut out.retention_days)
+    }),
+    ("requestRetentionDays", |r, e, out| {
+        r.set_unsigned(e, REQUEST_RETENTION_DAYS, &mut out.request_retention_days)
+    }),
+    ("sessionTtlDays", |r, e, out| {
+        r.set_unsigned(e, SESSION_TTL_DAYS, &mut out.session_ttl_days)
+    }),
+    ("dedupWindowMs", |r, e, out| {
+        r.set_unsigned(e, DEDUP_WINDOW_MS, &mut out.dedup_window_ms)
+    }),
+    ("acknowledgeEphemeral", |r, e, out| {
+        r.set(e, &mut out.acknowledge_ephemeral, FileReader::boolean)
+    }),
 ];
-const JOBS_KEYS: &[&str] = &[
-    "runner",
-    "sync_deadline_ms",
-    "cancel_on_exit",
-    "kill_grace_ms",
+const JOBS_FIELDS: &[Field<JobsConfig>] = &[
+    ("runner", |r, e, out| {
+        r.set(e, &mut out.runner, FileReader::enumerated)
+    }),
+    ("sync_deadline_ms", |r, e, out| {
+        r.set_unsigned(e, SYNC_DEADLINE_MS, &mut out.sync_deadline_ms)
+    }),
+    ("cancel_on_exit", |r, e, out| {
+        r.set(e, &mut out.cancel_on_exit, FileReader::boolean)
+    }),
+    ("kill_grace_ms", |r, e, out| {
+        r.set_unsigned(e, KILL_GRACE_MS, &mut out.kill_grace_ms)
+    }),
 ];
-const LIMITS_KEYS: &[&str] = &[
-    "max_running_jobs",
-    "max_running_jobs_per_provider",
-    "max_queued_jobs",
-    "queue_timeout_ms",
-    "max_job_output_bytes",
-    "max_prompt_chars",
+const LIMITS_FIELDS: &[Field<LimitsConfig>] = &[
+    ("max_running_jobs", |r, e, out| {
+        r.set_unsigned(e, RUNNING_JOBS, &mut out.max_running_jobs)
+    }),
+    ("max_running_jobs_per_provider", |r, e, out| {
+        r.set_unsigned(e, RUNNING_JOBS, &mut out.max_running_jobs_per_provider)
+    }),
+    ("max_queued_jobs", |r, e, out| {
+        r.set_unsigned(e, QUEUED_JOBS, &mut out.max_queued_jobs)
+    }),
+    ("queue_timeout_ms", |r, e, out| {
+        r.set_unsigned(e, QUEUE_TIMEOUT_MS, &mut out.queue_timeout_ms)
+    }),
+    ("max_job_output_bytes", |r, e, out| {
+        r.set_unsigned(e, JOB_OUTPUT_BYTES, &mut out.max_job_output_bytes)
+    }),
+    ("max_prompt_chars", |r, e, out| {
+        r.set_unsigned(e, PROMPT_CHARS, &mut out.max_prompt_chars)
+    }),
 ];
-const PROVIDER_KEYS: &[&str] = &["enabled", "binary", "idle_timeout_ms", "timeout_ms", "env"];
+/// `[providers.<cli>]`; claude also has [`CLAUDE_ONLY_FIELD`].
+const PROVIDER_FIELDS: &[Field<ProviderConfig>] = &[
+    ("enabled", |r, e, out| {
+        r.set(e, &mut out.enabled, FileReader::boolean)
+    }),
+    ("binary", |r, e, out| {
+        r.set(e, &mut out.binary, FileReader::command)
+    }),
+    ("idle_timeout_ms", |r, e, out| {
+        r.set_unsigned(e, IDLE_TIMEOUT_MS, &mut out.idle_timeout_ms)
+    }),
+    ("timeout_ms", |r, e, out| {
+        r.set_unsigned(e, TIMEOUT_MS, &mut out.timeout_ms)
+    }),
+    ("env", |r, e, out| {
+        r.set(e, &mut out.env, FileReader::env_table)
+    }),
+];
 const CLAUDE_ONLY_KEY: &str = "root_bypass_sets_is_sandbox";
-const MODELS_KEYS: &[&str] = &["default", "aliases", "extra"];
-const MCP_SERVER_KEYS: &[&str] = &["command", "args", "env", "approval_score"];
-const ADMIN_KEYS: &[&str] = &["allow_cli_upgrade"];
-const APPROVALS_KEYS: &[&str] = &["policy", "allow_bypass"];
-const CACHE_AWARENESS_KEYS: &[&str] = &["anthropic_ttl_seconds", "warn_on_ttl_expiry"];
+const CLAUDE_ONLY_FIELD: Field<ProviderConfig> = (CLAUDE_ONLY_KEY, |r, e, out| {
+    r.set(e, &mut out.root_bypass_sets_is_sandbox, FileReader::boolean)
+});
+/// `[models.<cli>]`.
+const MODELS_FIELDS: &[Field<ModelsConfig>] = &[
+    ("default", |r, e, out| {
+        r.set(e, &mut out.default, |r, dotted, value| {
+            r.non_empty_string(dotted, value)
+                .map(|model| Some(model_from_file(model)))
+        })
+    }),
+    ("aliases", |r, e, out| r.read_aliases(e, &mut out.aliases)),
+    ("extra", |r, e, out| {
+        r.set(e, &mut out.extra, |r, dotted, value| {
+            r.string_list(dotted, value, true)
+        })
+    }),
+];
+/// `[mcp_servers.<name>]`.
+const MCP_SERVER_FIELDS: &[Field<McpServerConfig>] = &[
+    ("command", |r, e, out| {
+        r.set(e, &mut out.command, FileReader::command)
+    }),
+    ("args", |r, e, out| {
+        r.set(e, &mut out.args, |r, dotted, value| {
+            r.string_list(dotted, value, false)
+        })
+    }),
+    ("env", |r, e, out| {
+        r.set(e, &mut out.env, FileReader::env_table)
+    }),
+    ("approval_score", |r, e, out| {
+        r.set_unsigned(e, APPROVAL_SCORE, &mut out.approval_score)
+    }),
+];
+const ADMIN_FIELDS: &[Field<AdminConfig>] = &[("allow_cli_upgrade", |r, e, out| {
+    r.set(e, &mut out.allow_cli_upgrade, FileReader::boolean)
+})];
+const APPROVALS_FIELDS: &[Field<ApprovalsConfig>] = &[
+    ("policy", |r, e, out| {
+        r.set(e, &mut out.policy, FileReader::enumerated)
+    }),
+    ("allow_bypass", |r, e, out| {
+        r.set(e, &mut out.allow_bypass, FileReader::boolean)
+    }),
+];
+const CACHE_AWARENESS_FIELDS: &[Field<CacheAwarenessConfig>] = &[
+    ("anthropic_ttl_seconds", |r, e, out| {
+        r.set(e, &mut out.anthropic_ttl_seconds, FileReader::anthropic_ttl)
+    }),
+    ("warn_on_ttl_expiry", |r, e, out| {
+        r.set(e, &mut out.warn_on_ttl_expiry, FileReader::boolean)
+    }),
+];
 /// A key of the older system, accepted and ignored with a warning.
 const IGNORED_CACHE_KEY: &str = "emit_anthropic_cache_control";
-const PRIVACY_KEYS: &[&str] = &["store_prompts", "redact_secrets"];
+const PRIVACY_FIELDS: &[Field<PrivacyConfig>] = &[
+    ("store_prompts", |r, e, out| {
+        r.set(e, &mut out.store_prompts, FileReader::boolean)
+    }),
+    ("redact_secrets", |r, e, out| {
+        r.set(e, &mut out.redact_secrets, FileReader::boolean)
+    }),
+];
+
+/// The key names of a section, in order.
+fn field_names<S>(fields: &[Field<S>]) -> Vec<&'static str> {
+    fields.iter().map(|(name, _)| *name).collect()
+}
+
+/// A model setting written in config.toml.
+fn model_from_file(value: String) -> Sourced<String> {
+    Sourced {
+        value,
+        source: ModelSource::Config,
+    }
+}
+
+/// One `key = value` of a section, with the key's dotted name (messages and sources).
+struct Entry<'t, 'i> {
+    dotted: String,
+    key: &'t Key<'i>,
+    value: &'t Value<'i>,
+}
+
+impl Entry<'_, '_> {
+    /// The key as written.
+    fn name(&self) -> &str {
+        self.key.get_ref().as_ref()
+    }
+}
 
 type Key<'i> = Spanned<DeString<'i>>;
 type Value<'i> = Spanned<DeValue<'i>>;
@@ -958,7 +1101,7 @@ impl<'a> FileReader<'a> {
 
     fn unknown_key(&mut self, dotted: &str, key: &Key<'_>, valid: &[&str]) {
         let name = key.get_ref().as_ref();
-        let hint = match suggest(name, valid) {
+        let hint = match suggest::closest(name, valid) {
             Some(candidate) => format!("did you mean \"{candidate}\"?"),
             None => format!("expected one of: {}", valid.join(", ")),
         };
@@ -1199,117 +1342,86 @@ impl<'a> FileReader<'a> {
                 continue;
             };
             match name {
-                "persistence" => self.read_persistence(table, &mut config.persistence),
-                "jobs" => self.read_jobs(table, &mut config.jobs),
-                "limits" => self.read_limits(table, &mut config.limits),
+                "persistence" => {
+                    self.read_section(name, table, PERSISTENCE_FIELDS, &mut config.persistence)
+                }
+                "jobs" => self.read_section(name, table, JOBS_FIELDS, &mut config.jobs),
+                "limits" => self.read_section(name, table, LIMITS_FIELDS, &mut config.limits),
                 "providers" => self.read_providers(table, &mut config.providers),
                 "models" => self.read_models(table, &mut config.models),
                 "mcp_servers" => self.read_mcp_servers(table, &mut config.mcp_servers),
-                "admin" => self.read_admin(table, &mut config.admin),
-                "approvals" => self.read_approvals(table, &mut config.approvals),
+                "admin" => self.read_section(name, table, ADMIN_FIELDS, &mut config.admin),
+                "approvals" => {
+                    self.read_section(name, table, APPROVALS_FIELDS, &mut config.approvals)
+                }
                 "cache_awareness" => self.read_cache_awareness(table, &mut config.cache_awareness),
-                "privacy" => self.read_privacy(table, &mut config.privacy),
+                "privacy" => self.read_section(name, table, PRIVACY_FIELDS, &mut config.privacy),
                 _ => unreachable!("SECTIONS lists exactly the sections matched here"),
             }
         }
     }
 
-    fn read_persistence(&mut self, table: &DeTable<'_>, out: &mut PersistenceConfig) {
+    /// Reads a section's keys in file order: a key of `fields` with its reader, any other
+    /// with `other` (given the section's key names), which reports it unless the section has
+    /// a rule of its own for it.
+    fn read_fields<S>(
+        &mut self,
+        prefix: &str,
+        table: &DeTable<'_>,
+        fields: &[Field<S>],
+        out: &mut S,
+        other: impl Fn(&mut Self, &Entry<'_, '_>, &[&str]),
+    ) {
         for (key, value) in in_file_order(table) {
             let name = key.get_ref().as_ref();
-            let dotted = format!("persistence.{name}");
-            match name {
-                "backend" => {
-                    let parsed = self.enumerated(&dotted, value);
-                    self.store(&dotted, key, parsed, &mut out.backend);
-                }
-                "path" => {
-                    let parsed = self.path(&dotted, value);
-                    self.store(&dotted, key, parsed, &mut out.path);
-                }
-                "retentionDays" => {
-                    let parsed = self.unsigned(&dotted, value, RETENTION_DAYS);
-                    self.store(&dotted, key, parsed, &mut out.retention_days);
-                }
-                "requestRetentionDays" => {
-                    let parsed = self.unsigned(&dotted, value, REQUEST_RETENTION_DAYS);
-                    self.store(&dotted, key, parsed, &mut out.request_retention_days);
-                }
-                "sessionTtlDays" => {
-                    let parsed = self.unsigned(&dotted, value, SESSION_TTL_DAYS);
-                    self.store(&dotted, key, parsed, &mut out.session_ttl_days);
-                }
-                "dedupWindowMs" => {
-                    let parsed = self.unsigned(&dotted, value, DEDUP_WINDOW_MS);
-                    self.store(&dotted, key, parsed, &mut out.dedup_window_ms);
-                }
-                "acknowledgeEphemeral" => {
-                    let parsed = self.boolean(&dotted, value);
-                    self.store(&dotted, key, parsed, &mut out.acknowledge_ephemeral);
-                }
-                _ => self.unknown_key(&dotted, key, PERSISTENCE_KEYS),
+            let entry = Entry {
+                dotted: format!("{prefix}.{name}"),
+                key,
+                value,
+            };
+            match fields.iter().find(|(field, _)| *field == name) {
+                Some((_, read)) => read(self, &entry, out),
+                None => other(self, &entry, &field_names(fields)),
             }
         }
     }
 
-    fn read_jobs(&mut self, table: &DeTable<'_>, out: &mut JobsConfig) {
-        for (key, value) in in_file_order(table) {
-            let name = key.get_ref().as_ref();
-            let dotted = format!("jobs.{name}");
-            match name {
-                "runner" => {
-                    let parsed = self.enumerated(&dotted, value);
-                    self.store(&dotted, key, parsed, &mut out.runner);
-                }
-                "sync_deadline_ms" => {
-                    let parsed = self.unsigned(&dotted, value, SYNC_DEADLINE_MS);
-                    self.store(&dotted, key, parsed, &mut out.sync_deadline_ms);
-                }
-                "cancel_on_exit" => {
-                    let parsed = self.boolean(&dotted, value);
-                    self.store(&dotted, key, parsed, &mut out.cancel_on_exit);
-                }
-                "kill_grace_ms" => {
-                    let parsed = self.unsigned(&dotted, value, KILL_GRACE_MS);
-                    self.store(&dotted, key, parsed, &mut out.kill_grace_ms);
-                }
-                _ => self.unknown_key(&dotted, key, JOBS_KEYS),
-            }
-        }
+    /// [`read_fields`](Self::read_fields) where every other key is unknown.
+    fn read_section<S>(
+        &mut self,
+        prefix: &str,
+        table: &DeTable<'_>,
+        fields: &[Field<S>],
+        out: &mut S,
+    ) {
+        self.read_fields(prefix, table, fields, out, Self::unknown_entry);
     }
 
-    fn read_limits(&mut self, table: &DeTable<'_>, out: &mut LimitsConfig) {
-        for (key, value) in in_file_order(table) {
-            let name = key.get_ref().as_ref();
-            let dotted = format!("limits.{name}");
-            match name {
-                "max_running_jobs" => {
-                    let parsed = self.unsigned(&dotted, value, RUNNING_JOBS);
-                    self.store(&dotted, key, parsed, &mut out.max_running_jobs);
-                }
-                "max_running_jobs_per_provider" => {
-                    let parsed = self.unsigned(&dotted, value, RUNNING_JOBS);
-                    self.store(&dotted, key, parsed, &mut out.max_running_jobs_per_provider);
-                }
-                "max_queued_jobs" => {
-                    let parsed = self.unsigned(&dotted, value, QUEUED_JOBS);
-                    self.store(&dotted, key, parsed, &mut out.max_queued_jobs);
-                }
-                "queue_timeout_ms" => {
-                    let parsed = self.unsigned(&dotted, value, QUEUE_TIMEOUT_MS);
-                    self.store(&dotted, key, parsed, &mut out.queue_timeout_ms);
-                }
-                "max_job_output_bytes" => {
-                    let parsed = self.unsigned(&dotted, value, JOB_OUTPUT_BYTES);
-                    self.store(&dotted, key, parsed, &mut out.max_job_output_bytes);
-                }
-                "max_prompt_chars" => {
-                    let parsed = self.unsigned(&dotted, value, PROMPT_CHARS);
-                    self.store(&dotted, key, parsed, &mut out.max_prompt_chars);
-                }
-                _ => self.unknown_key(&dotted, key, LIMITS_KEYS),
-            }
-        }
+    fn unknown_entry(&mut self, entry: &Entry<'_, '_>, valid: &[&str]) {
+        self.unknown_key(&entry.dotted, entry.key, valid);
+    }
+
+    /// Parses an entry's value with `parse` and stores it (see [`store`](Self::store)).
+    fn set<T>(
+        &mut self,
+        entry: &Entry<'_, '_>,
+        slot: &mut T,
+        parse: impl FnOnce(&mut Self, &str, &Value<'_>) -> Option<T>,
+    ) {
+        let parsed = parse(self, &entry.dotted, entry.value);
+        self.store(&entry.dotted, entry.key, parsed, slot);
+    }
+
+    /// [`set`](Self::set) for an unsigned integer within `bounds`.
+    fn set_unsigned<T: TryFrom<u64>>(
+        &mut self,
+        entry: &Entry<'_, '_>,
+        bounds: Bounds,
+        slot: &mut T,
+    ) {
+        self.set(entry, slot, |reader, dotted, value| {
+            reader.unsigned(dotted, value, bounds)
+        });
     }
 
     fn read_providers(
@@ -1328,51 +1440,21 @@ impl<'a> FileReader<'a> {
             let settings = out
                 .get_mut(&provider)
                 .expect("every provider has settings: Config is built from Provider::ALL");
-            self.read_provider(provider, provider_table, settings);
-        }
-    }
-
-    fn read_provider(&mut self, provider: Provider, table: &DeTable<'_>, out: &mut ProviderConfig) {
-        for (key, value) in in_file_order(table) {
-            let name = key.get_ref().as_ref();
-            let dotted = format!("providers.{provider}.{name}");
-            match name {
-                "enabled" => {
-                    let parsed = self.boolean(&dotted, value);
-                    self.store(&dotted, key, parsed, &mut out.enabled);
-                }
-                "binary" => {
-                    let parsed = self.command(&dotted, value);
-                    self.store(&dotted, key, parsed, &mut out.binary);
-                }
-                "idle_timeout_ms" => {
-                    let parsed = self.unsigned(&dotted, value, IDLE_TIMEOUT_MS);
-                    self.store(&dotted, key, parsed, &mut out.idle_timeout_ms);
-                }
-                "timeout_ms" => {
-                    let parsed = self.unsigned(&dotted, value, TIMEOUT_MS);
-                    self.store(&dotted, key, parsed, &mut out.timeout_ms);
-                }
-                "env" => {
-                    let parsed = self.env_table(&dotted, value);
-                    self.store(&dotted, key, parsed, &mut out.env);
-                }
-                CLAUDE_ONLY_KEY if provider == Provider::Claude => {
-                    let parsed = self.boolean(&dotted, value);
-                    self.store(&dotted, key, parsed, &mut out.root_bypass_sets_is_sandbox);
-                }
-                CLAUDE_ONLY_KEY => self.problem(
-                    key.span(),
-                    &dotted,
-                    "unknown key (only [providers.claude] has it: no other CLI needs IS_SANDBOX)",
-                ),
-                _ if provider == Provider::Claude => {
-                    let mut valid = PROVIDER_KEYS.to_vec();
-                    valid.push(CLAUDE_ONLY_KEY);
-                    self.unknown_key(&dotted, key, &valid);
-                }
-                _ => self.unknown_key(&dotted, key, PROVIDER_KEYS),
+            let mut fields = PROVIDER_FIELDS.to_vec();
+            if provider == Provider::Claude {
+                fields.push(CLAUDE_ONLY_FIELD);
             }
+            self.read_fields(&dotted, provider_table, &fields, settings, |reader, entry, valid| {
+                if entry.name() == CLAUDE_ONLY_KEY {
+                    reader.problem(
+                        entry.key.span(),
+                        &entry.dotted,
+                        "unknown key (only [providers.claude] has it: no other CLI needs IS_SANDBOX)",
+                    );
+                } else {
+                    reader.unknown_entry(entry, valid);
+                }
+            });
         }
     }
 
@@ -1388,52 +1470,29 @@ impl<'a> FileReader<'a> {
             let models = out
                 .get_mut(&provider)
                 .expect("every provider has model settings: Config is built from Provider::ALL");
-            self.read_models_of(&dotted, models_table, models);
+            self.read_section(&dotted, models_table, MODELS_FIELDS, models);
         }
     }
 
-    fn read_models_of(&mut self, prefix: &str, table: &DeTable<'_>, out: &mut ModelsConfig) {
-        let from_file = |value: String| Sourced {
-            value,
-            source: ModelSource::Config,
+    /// `[models.<cli>] aliases`: alias name → model id, each alias recorded on its own line.
+    fn read_aliases(&mut self, entry: &Entry<'_, '_>, out: &mut BTreeMap<String, Sourced<String>>) {
+        let Some(aliases) = self.table(&entry.dotted, entry.value) else {
+            return;
         };
-        for (key, value) in in_file_order(table) {
-            let name = key.get_ref().as_ref();
-            let dotted = format!("{prefix}.{name}");
-            match name {
-                "default" => {
-                    let parsed = self
-                        .non_empty_string(&dotted, value)
-                        .map(from_file)
-                        .map(Some);
-                    self.store(&dotted, key, parsed, &mut out.default);
-                }
-                "aliases" => {
-                    let Some(aliases) = self.table(&dotted, value) else {
-                        continue;
-                    };
-                    for (alias_key, model) in in_file_order(aliases) {
-                        let alias = alias_key.get_ref().as_ref();
-                        let alias_dotted = format!("{dotted}.{alias}");
-                        if alias.trim().is_empty() {
-                            self.problem(
-                                alias_key.span(),
-                                &alias_dotted,
-                                "alias name must not be empty",
-                            );
-                            continue;
-                        }
-                        if let Some(model) = self.non_empty_string(&alias_dotted, model) {
-                            out.aliases.insert(alias.to_string(), from_file(model));
-                            self.record(&alias_dotted, alias_key);
-                        }
-                    }
-                }
-                "extra" => {
-                    let parsed = self.string_list(&dotted, value, true);
-                    self.store(&dotted, key, parsed, &mut out.extra);
-                }
-                _ => self.unknown_key(&dotted, key, MODELS_KEYS),
+        for (alias_key, model) in in_file_order(aliases) {
+            let alias = alias_key.get_ref().as_ref();
+            let alias_dotted = format!("{}.{alias}", entry.dotted);
+            if alias.trim().is_empty() {
+                self.problem(
+                    alias_key.span(),
+                    &alias_dotted,
+                    "alias name must not be empty",
+                );
+                continue;
+            }
+            if let Some(model) = self.non_empty_string(&alias_dotted, model) {
+                out.insert(alias.to_string(), model_from_file(model));
+                self.record(&alias_dotted, alias_key);
             }
         }
     }
@@ -1469,7 +1528,6 @@ impl<'a> FileReader<'a> {
         name_key: &Key<'_>,
         table: &DeTable<'_>,
     ) -> Option<McpServerConfig> {
-        let mut command = None;
         let mut server = McpServerConfig {
             command: String::new(),
             args: Vec::new(),
@@ -1477,31 +1535,7 @@ impl<'a> FileReader<'a> {
             approval_score: 1,
         };
         let problems_before = self.problems.len();
-        for (key, value) in in_file_order(table) {
-            let name = key.get_ref().as_ref();
-            let dotted = format!("{prefix}.{name}");
-            match name {
-                "command" => {
-                    command = self.command(&dotted, value);
-                    if command.is_some() {
-                        self.record(&dotted, key);
-                    }
-                }
-                "args" => {
-                    let parsed = self.string_list(&dotted, value, false);
-                    self.store(&dotted, key, parsed, &mut server.args);
-                }
-                "env" => {
-                    let parsed = self.env_table(&dotted, value);
-                    self.store(&dotted, key, parsed, &mut server.env);
-                }
-                "approval_score" => {
-                    let parsed = self.unsigned(&dotted, value, APPROVAL_SCORE);
-                    self.store(&dotted, key, parsed, &mut server.approval_score);
-                }
-                _ => self.unknown_key(&dotted, key, MCP_SERVER_KEYS),
-            }
-        }
+        self.read_section(prefix, table, MCP_SERVER_FIELDS, &mut server);
         if !table.contains_key("command") {
             self.problem(
                 name_key.span(),
@@ -1509,100 +1543,49 @@ impl<'a> FileReader<'a> {
                 "missing (every MCP server needs the command that starts it)",
             );
         }
-        if self.problems.len() > problems_before {
-            return None;
-        }
-        server.command = command?;
-        Some(server)
-    }
-
-    fn read_admin(&mut self, table: &DeTable<'_>, out: &mut AdminConfig) {
-        for (key, value) in in_file_order(table) {
-            let name = key.get_ref().as_ref();
-            let dotted = format!("admin.{name}");
-            match name {
-                "allow_cli_upgrade" => {
-                    let parsed = self.boolean(&dotted, value);
-                    self.store(&dotted, key, parsed, &mut out.allow_cli_upgrade);
-                }
-                _ => self.unknown_key(&dotted, key, ADMIN_KEYS),
-            }
-        }
-    }
-
-    fn read_approvals(&mut self, table: &DeTable<'_>, out: &mut ApprovalsConfig) {
-        for (key, value) in in_file_order(table) {
-            let name = key.get_ref().as_ref();
-            let dotted = format!("approvals.{name}");
-            match name {
-                "policy" => {
-                    let parsed = self.enumerated(&dotted, value);
-                    self.store(&dotted, key, parsed, &mut out.policy);
-                }
-                "allow_bypass" => {
-                    let parsed = self.boolean(&dotted, value);
-                    self.store(&dotted, key, parsed, &mut out.allow_bypass);
-                }
-                _ => self.unknown_key(&dotted, key, APPROVALS_KEYS),
-            }
-        }
+        // A present command either parsed or was reported, so no new problem means the
+        // server is complete.
+        (self.problems.len() == problems_before).then_some(server)
     }
 
     fn read_cache_awareness(&mut self, table: &DeTable<'_>, out: &mut CacheAwarenessConfig) {
-        for (key, value) in in_file_order(table) {
-            let name = key.get_ref().as_ref();
-            let dotted = format!("cache_awareness.{name}");
-            match name {
-                "anthropic_ttl_seconds" => {
-                    let parsed = self.integer(&dotted, value).and_then(|n| {
-                        let accepted = u64::try_from(n)
-                            .ok()
-                            .filter(|n| ANTHROPIC_TTL_SECONDS.contains(n))
-                            .and_then(|n| u32::try_from(n).ok());
-                        if accepted.is_none() {
-                            self.problem(
-                                value.span(),
-                                &dotted,
-                                format!("must be 300 or 3600 (got {n})"),
-                            );
-                        }
-                        accepted
-                    });
-                    self.store(&dotted, key, parsed, &mut out.anthropic_ttl_seconds);
-                }
-                "warn_on_ttl_expiry" => {
-                    let parsed = self.boolean(&dotted, value);
-                    self.store(&dotted, key, parsed, &mut out.warn_on_ttl_expiry);
-                }
-                IGNORED_CACHE_KEY => {
-                    let line = self.line(key.span());
-                    self.warnings.push(format!(
-                        "{}:{line}: {dotted}: ignored (a key of the older system; the gateway \
-                         does not add Anthropic cache_control blocks)",
-                        self.path.display()
+        let prefix = "cache_awareness";
+        self.read_fields(
+            prefix,
+            table,
+            CACHE_AWARENESS_FIELDS,
+            out,
+            |reader, entry, valid| {
+                if entry.name() == IGNORED_CACHE_KEY {
+                    let line = reader.line(entry.key.span());
+                    reader.warnings.push(format!(
+                        "{}:{line}: {}: ignored (a key of the older system; the gateway \
+                     does not add Anthropic cache_control blocks)",
+                        reader.path.display(),
+                        entry.dotted
                     ));
+                } else {
+                    reader.unknown_entry(entry, valid);
                 }
-                _ => self.unknown_key(&dotted, key, CACHE_AWARENESS_KEYS),
-            }
-        }
+            },
+        );
     }
 
-    fn read_privacy(&mut self, table: &DeTable<'_>, out: &mut PrivacyConfig) {
-        for (key, value) in in_file_order(table) {
-            let name = key.get_ref().as_ref();
-            let dotted = format!("privacy.{name}");
-            match name {
-                "store_prompts" => {
-                    let parsed = self.boolean(&dotted, value);
-                    self.store(&dotted, key, parsed, &mut out.store_prompts);
-                }
-                "redact_secrets" => {
-                    let parsed = self.boolean(&dotted, value);
-                    self.store(&dotted, key, parsed, &mut out.redact_secrets);
-                }
-                _ => self.unknown_key(&dotted, key, PRIVACY_KEYS),
-            }
+    /// `[cache_awareness] anthropic_ttl_seconds`: one of Anthropic's two cache lifetimes.
+    fn anthropic_ttl(&mut self, dotted: &str, value: &Value<'_>) -> Option<u32> {
+        let n = self.integer(dotted, value)?;
+        let accepted = u64::try_from(n)
+            .ok()
+            .filter(|n| ANTHROPIC_TTL_SECONDS.contains(n))
+            .and_then(|n| u32::try_from(n).ok());
+        if accepted.is_none() {
+            self.problem(
+                value.span(),
+                dotted,
+                format!("must be 300 or 3600 (got {n})"),
+            );
         }
+        accepted
     }
 }
 
@@ -2230,43 +2213,6 @@ fn join_alternatives(items: &[String]) -> String {
     }
 }
 
-/// The valid key a mistyped key most likely meant: the same key in another case or
-/// separator style (`retention_days` → `retentionDays`), else the closest key within a
-/// small edit distance.
-fn suggest<'c>(name: &str, candidates: &[&'c str]) -> Option<&'c str> {
-    let normalize = |text: &str| -> String {
-        text.chars()
-            .filter(|c| !matches!(c, '_' | '-'))
-            .map(|c| c.to_ascii_lowercase())
-            .collect()
-    };
-    let wanted = normalize(name);
-    if let Some(same) = candidates.iter().find(|c| normalize(c) == wanted) {
-        return Some(same);
-    }
-    candidates
-        .iter()
-        .map(|candidate| (edit_distance(name, candidate), *candidate))
-        .filter(|(distance, candidate)| *distance <= (candidate.len() / 5).clamp(1, 3))
-        .min_by_key(|(distance, _)| *distance)
-        .map(|(_, candidate)| candidate)
-}
-
-/// Levenshtein distance over characters.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut current = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != *cb);
-            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
-        }
-        previous = current;
-    }
-    previous[b.len()]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -2821,6 +2767,39 @@ approval_score = 2
                  command that starts it)"
             )
         );
+        // A command that is present but invalid is reported once, not also as missing.
+        let text = "[mcp_servers.docs]\ncommand = \"bin/docs\"\n";
+        assert_eq!(
+            error(text, &[]),
+            format!(
+                "{FILE}:2: mcp_servers.docs.command: must be a command name looked up on PATH \
+                 or an absolute path (got \"bin/docs\")"
+            )
+        );
+    }
+
+    #[test]
+    fn model_settings_are_validated() {
+        let text = "[models.claude]\ndefault = \" \"\naliases = { \"\" = \"opus\" }\n";
+        assert_eq!(
+            error(text, &[]),
+            format!(
+                "{FILE}:2: models.claude.default: must not be empty\n\
+                 {FILE}:3: models.claude.aliases.: alias name must not be empty"
+            )
+        );
+        let loaded = loaded("[models.claude]\ndefault = \"opus\"\n", &[]);
+        assert_eq!(
+            loaded.config.models_of(Provider::Claude).default,
+            Some(Sourced {
+                value: "opus".to_string(),
+                source: ModelSource::Config,
+            })
+        );
+        assert_eq!(
+            loaded.sources.values["models.claude.default"],
+            file_source(2)
+        );
     }
 
     #[test]
@@ -3334,18 +3313,18 @@ aliases = { fast = \"haiku\", big = \"opus\" }
     }
 
     #[test]
-    fn suggestions_prefer_the_same_key_in_another_style() {
+    fn unknown_keys_are_matched_against_the_sections_own_keys() {
         assert_eq!(
-            suggest("retention_days", PERSISTENCE_KEYS),
+            suggest::closest("retention_days", &field_names(PERSISTENCE_FIELDS)),
             Some("retentionDays")
         );
         assert_eq!(
-            suggest("SYNC_DEADLINE_MS", JOBS_KEYS),
+            suggest::closest("SYNC_DEADLINE_MS", &field_names(JOBS_FIELDS)),
             Some("sync_deadline_ms")
         );
-        assert_eq!(suggest("runer", JOBS_KEYS), Some("runner"));
-        assert_eq!(suggest("zzz", JOBS_KEYS), None);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
-        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(
+            suggest::closest("runer", &field_names(JOBS_FIELDS)),
+            Some("runner")
+        );
     }
 }

@@ -14,3 +14,4 @@ pub mod paths;
 pub mod providers;
 pub mod serve;
 pub mod store;
+pub mod suggest;

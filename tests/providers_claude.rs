@@ -509,20 +509,6 @@ fn cost(total: f64) -> Baseline {
     })
 }
 
-const HELLO: &str = "Hello from the fake backend.";
-
-fn assert_ok(p: &Parsed) {
-    assert!(p.outcome.is_success(), "{:?}", p.outcome.error);
-    assert_eq!(p.outcome.error, None);
-}
-
-fn assert_err(p: &Parsed, kind: ErrorKind, category: ErrorCategory) {
-    let err = p.outcome.error.as_ref().expect("an error");
-    assert!(p.outcome.is_error);
-    assert_eq!((err.kind, err.category), (kind, category), "{err:?}");
-    assert!(!err.message.is_empty() && !err.remediation.is_empty());
-}
-
 fn check_case(name: &str) {
     match name {
         "version" => {
@@ -744,11 +730,7 @@ fn check_case(name: &str) {
 
 #[test]
 fn parser_handles_every_captured_case() {
-    let cases = cases_of("claude");
-    assert_eq!(cases.len(), 32);
-    for case in cases {
-        check_case(&case.case);
-    }
+    check_every_case("claude", 32, check_case);
 }
 
 #[test]

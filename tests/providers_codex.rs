@@ -361,23 +361,12 @@ fn config_env_is_passed_through() {
 
 // ---- parser ----------------------------------------------------------------------------
 
-const HELLO: &str = "Hello from the fake backend.";
-
 fn parse_with(name: &str, baseline: Baseline) -> Parsed {
     parse_case(Box::new(codex::parser()), "codex", name, baseline)
 }
 
 fn parse(name: &str) -> Parsed {
     parse_with(name, Baseline::NewSession)
-}
-
-fn assert_ok(p: &Parsed) {
-    assert!(p.outcome.is_success(), "{:?}", p.outcome.error);
-}
-
-fn assert_err(p: &Parsed, kind: ErrorKind, category: ErrorCategory) {
-    let err = p.outcome.error.as_ref().expect("an error");
-    assert_eq!((err.kind, err.category), (kind, category), "{err:?}");
 }
 
 /// One turn's normalised figures: 1234 input of which 1000 cached, 56 output, 20 reasoning.
@@ -531,11 +520,7 @@ fn check_case(name: &str) {
 
 #[test]
 fn parser_handles_every_captured_case() {
-    let cases = cases_of("codex");
-    assert_eq!(cases.len(), 24);
-    for case in cases {
-        check_case(&case.case);
-    }
+    check_every_case("codex", 24, check_case);
 }
 
 #[test]

@@ -167,8 +167,6 @@ fn a_prompt_must_fit_in_one_argument() {
 
 // ---- parser ----------------------------------------------------------------------------
 
-const HELLO: &str = "Hello from the fake backend.";
-
 fn parse(name: &str) -> Parsed {
     parse_case(
         Box::new(gemini::parser()),
@@ -176,15 +174,6 @@ fn parse(name: &str) -> Parsed {
         name,
         Baseline::NewSession,
     )
-}
-
-fn assert_ok(p: &Parsed) {
-    assert!(p.outcome.is_success(), "{:?}", p.outcome.error);
-}
-
-fn assert_err(p: &Parsed, kind: ErrorKind, category: ErrorCategory) {
-    let err = p.outcome.error.as_ref().expect("an error");
-    assert_eq!((err.kind, err.category), (kind, category), "{err:?}");
 }
 
 /// Two model calls (router + main) of 321 uncached input, 4000 cached, 8 output each.
@@ -350,11 +339,7 @@ fn check_case(name: &str) {
 
 #[test]
 fn parser_handles_every_captured_case() {
-    let cases = cases_of("gemini");
-    assert_eq!(cases.len(), 24);
-    for case in cases {
-        check_case(&case.case);
-    }
+    check_every_case("gemini", 24, check_case);
 }
 
 #[test]

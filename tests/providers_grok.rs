@@ -200,7 +200,6 @@ fn ranges_and_values() {
 
 // ---- parser ----------------------------------------------------------------------------
 
-const HELLO: &str = "Hello from the fake backend.";
 const ONE_CALL: Usage = Usage {
     input_tokens: Some(121),
     output_tokens: Some(9),
@@ -216,15 +215,6 @@ fn parse_cli(cli: &str, name: &str) -> Parsed {
 
 fn parse(name: &str) -> Parsed {
     parse_cli("grok", name)
-}
-
-fn assert_ok(p: &Parsed) {
-    assert!(p.outcome.is_success(), "{:?}", p.outcome.error);
-}
-
-fn assert_err(p: &Parsed, kind: ErrorKind, category: ErrorCategory) {
-    let err = p.outcome.error.as_ref().expect("an error");
-    assert_eq!((err.kind, err.category), (kind, category), "{err:?}");
 }
 
 fn check_case(name: &str) {
@@ -368,11 +358,7 @@ fn check_case(name: &str) {
 
 #[test]
 fn parser_handles_every_captured_case() {
-    let cases = cases_of("grok");
-    assert_eq!(cases.len(), 24);
-    for case in cases {
-        check_case(&case.case);
-    }
+    check_every_case("grok", 24, check_case);
 }
 
 #[test]

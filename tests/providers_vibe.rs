@@ -172,19 +172,8 @@ fn value_rules() {
 
 // ---- parser ----------------------------------------------------------------------------
 
-const HELLO: &str = "Hello from the fake backend.";
-
 fn parse(name: &str) -> Parsed {
     parse_case(Box::new(vibe::parser()), "vibe", name, Baseline::NewSession)
-}
-
-fn assert_ok(p: &Parsed) {
-    assert!(p.outcome.is_success(), "{:?}", p.outcome.error);
-}
-
-fn assert_err(p: &Parsed, kind: ErrorKind, category: ErrorCategory) {
-    let err = p.outcome.error.as_ref().expect("an error");
-    assert_eq!((err.kind, err.category), (kind, category), "{err:?}");
 }
 
 fn check_case(name: &str) {
@@ -317,11 +306,7 @@ fn check_case(name: &str) {
 
 #[test]
 fn parser_handles_every_captured_case() {
-    let cases = cases_of("vibe");
-    assert_eq!(cases.len(), 14);
-    for case in cases {
-        check_case(&case.case);
-    }
+    check_every_case("vibe", 14, check_case);
 }
 
 #[test]

@@ -168,15 +168,12 @@ impl ProviderRequest for ClaudeRequest {
     }
 
     fn build(&self, ctx: &BuildContext) -> Result<Invocation, ValidationError> {
-        let limits = Limits {
-            max_prompt_chars: ctx.max_prompt_chars,
-        };
         let Plan {
             prompt,
             permission_mode,
             json_schema,
             mut warnings,
-        } = self.plan(limits)?;
+        } = self.plan(ctx.limits())?;
         let session = effective_session(self.create_new_session, ctx)?;
         let mut temp_files = Vec::new();
 
@@ -218,16 +215,8 @@ impl ProviderRequest for ClaudeRequest {
             .opt_value("--max-budget-usd", self.max_budget_usd)
             .opt_value("--effort", self.effort.map(Effort::as_str))
             .opt_value("--fallback-model", self.fallback_model.as_deref())
-            .opt_value("--json-schema", json_schema.as_deref());
-        match &session {
-            SessionBinding::Fresh => {}
-            SessionBinding::Resume(id) => {
-                argv.value("--resume", id);
-            }
-            SessionBinding::ResumeLatest => {
-                argv.push("--continue");
-            }
-        }
+            .opt_value("--json-schema", json_schema.as_deref())
+            .resume(&session, "--continue");
         if self.fork_session {
             if session == SessionBinding::Fresh {
                 warnings.push(Warning::new(
@@ -512,10 +501,8 @@ impl LineHandler for ClaudeHandler {
         Activity::Active
     }
 
-    fn document(&mut self, value: &Value, sink: &mut EventSink) {
-        // claude's `json` mode is one line, but accept a pretty-printed result too.
-        self.json_line(value, sink);
-    }
+    // `document` is the default: claude's `json` mode is one line, but a pretty-printed
+    // result is read the same way.
 
     fn finish(&mut self, input: &FinishInput<'_>, plain: &str, _sink: &mut EventSink) -> Parsed {
         let mut parsed = Parsed {

@@ -226,14 +226,11 @@ impl ProviderRequest for CodexRequest {
     }
 
     fn build(&self, ctx: &BuildContext) -> Result<Invocation, ValidationError> {
-        let limits = Limits {
-            max_prompt_chars: ctx.max_prompt_chars,
-        };
         let Plan {
             prompt,
             sandbox,
             mut warnings,
-        } = self.plan(limits)?;
+        } = self.plan(ctx.limits())?;
         let session = effective_session(self.create_new_session, ctx)?;
         let model = resolved_model(ctx)?;
         let schema_file = self.output_schema.as_ref().map(|schema| {
@@ -499,10 +496,6 @@ impl LineHandler for CodexHandler {
             _ => {}
         }
         Activity::Active
-    }
-
-    fn document(&mut self, value: &Value, sink: &mut EventSink) {
-        self.json_line(value, sink);
     }
 
     fn finish(&mut self, input: &FinishInput<'_>, plain: &str, _sink: &mut EventSink) -> Parsed {

@@ -17,8 +17,7 @@ use serde_json::Value;
 use super::Provider;
 use super::dispatch::ProviderRequest;
 use super::invocation::{
-    Argv, BuildContext, Invocation, MAX_ARG_BYTES, SessionBinding, effective_session,
-    env_overrides, resolved_model,
+    Argv, BuildContext, Invocation, MAX_ARG_BYTES, effective_session, env_overrides, resolved_model,
 };
 use super::outcome::{ErrorKind, FinishInput, Parsed, Reported, ReportedUsage, Usage};
 use super::progress::json::{str_at, str_path, tool_message, u64_path};
@@ -156,14 +155,11 @@ impl ProviderRequest for GeminiRequest {
     }
 
     fn build(&self, ctx: &BuildContext) -> Result<Invocation, ValidationError> {
-        let limits = Limits {
-            max_prompt_chars: ctx.max_prompt_chars,
-        };
         let Plan {
             prompt,
             approval_mode,
             warnings,
-        } = self.plan(limits)?;
+        } = self.plan(ctx.limits())?;
         let session = effective_session(self.create_new_session, ctx)?;
 
         // gemini prepends stdin (and a blank line) to --prompt, so a prompt cannot travel
@@ -192,16 +188,8 @@ impl ProviderRequest for GeminiRequest {
                 self.allowed_tools.as_deref().unwrap_or_default(),
             )
             .joined("--allowed-mcp-server-names", &self.allowed_mcp_server_names)
-            .flag_if("--sandbox", self.sandbox);
-        match &session {
-            SessionBinding::Fresh => {}
-            SessionBinding::Resume(id) => {
-                argv.value("--resume", id);
-            }
-            SessionBinding::ResumeLatest => {
-                argv.value("--resume", "latest");
-            }
-        }
+            .flag_if("--sandbox", self.sandbox)
+            .resume(&session, "--resume=latest");
         argv.push(prompt_arg);
 
         Ok(Invocation {

@@ -16,8 +16,7 @@ use serde_json::Value;
 use super::Provider;
 use super::dispatch::ProviderRequest;
 use super::invocation::{
-    Argv, BuildContext, Invocation, SessionBinding, TempFile, effective_session, env_overrides,
-    is_large_prompt, resolved_model,
+    Argv, BuildContext, Invocation, effective_session, env_overrides, resolved_model,
 };
 use super::outcome::{ErrorKind, FinishInput, Parsed, Reported, ReportedUsage, Usage};
 use super::progress::json::{f64_path, str_at, str_path, tool_message, u64_path};
@@ -148,15 +147,12 @@ impl ProviderRequest for GrokRequest {
     }
 
     fn build(&self, ctx: &BuildContext) -> Result<Invocation, ValidationError> {
-        let limits = Limits {
-            max_prompt_chars: ctx.max_prompt_chars,
-        };
         let Plan {
             prompt,
             effort,
             json_schema,
             warnings,
-        } = self.plan(limits)?;
+        } = self.plan(ctx.limits())?;
         let session = effective_session(self.create_new_session, ctx)?;
 
         let mut argv = Argv::new();
@@ -189,25 +185,10 @@ impl ProviderRequest for GrokRequest {
             .each_value("--deny", &self.deny)
             .opt_value("--max-turns", self.max_turns)
             .opt_value("--sandbox", self.sandbox.as_deref())
-            .opt_value("--json-schema", json_schema.as_deref());
-        match &session {
-            SessionBinding::Fresh => {}
-            SessionBinding::Resume(id) => {
-                argv.value("--resume", id);
-            }
-            SessionBinding::ResumeLatest => {
-                argv.push("--continue");
-            }
-        }
+            .opt_value("--json-schema", json_schema.as_deref())
+            .resume(&session, "--continue");
         // grok does not read stdin: a large prompt goes through a 0600 prompt file.
-        let mut temp_files = Vec::new();
-        if is_large_prompt(&prompt.text) {
-            let file = TempFile::new(&ctx.temp_dir, "prompt.txt", prompt.text.as_bytes());
-            argv.value("--prompt-file", file.path.display());
-            temp_files.push(file);
-        } else {
-            argv.value("--single", &prompt.text);
-        }
+        let prompt_file = argv.prompt_or_file(ctx, "--single", "--prompt-file", &prompt.text);
 
         Ok(Invocation {
             program: ctx.program.clone(),
@@ -215,7 +196,7 @@ impl ProviderRequest for GrokRequest {
             env_overrides: env_overrides(&[], ctx),
             stdin: None,
             cwd: ctx.cwd.clone(),
-            temp_files,
+            temp_files: prompt_file.into_iter().collect(),
             result_file: None,
             prompt,
             warnings,

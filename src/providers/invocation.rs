@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::request::{
-    AssembledPrompt, ValidationError, Warning, check_session_id, no_leading_dash, non_empty,
+    AssembledPrompt, Limits, ValidationError, Warning, check_session_id, no_leading_dash, non_empty,
 };
 
 /// Prompts whose UTF-8 size is over this go through stdin or a prompt file, never a single
@@ -102,6 +102,13 @@ impl BuildContext {
             max_prompt_chars: 100_000,
             mcp_servers: BTreeMap::new(),
             pin_permission_mode: false,
+        }
+    }
+
+    /// The request limits a build checks against (`[limits]`).
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_prompt_chars: self.max_prompt_chars,
         }
     }
 }
@@ -215,6 +222,42 @@ impl Argv {
         self
     }
 
+    /// The session flags: none for a fresh conversation, `--resume=<id>` for a session id,
+    /// and `latest` (the CLI's own spelling: `--continue`, `--resume=latest`) for its most
+    /// recent session.
+    pub fn resume(&mut self, session: &SessionBinding, latest: &str) -> &mut Self {
+        match session {
+            SessionBinding::Fresh => {}
+            SessionBinding::Resume(id) => {
+                self.value("--resume", id);
+            }
+            SessionBinding::ResumeLatest => {
+                self.push(latest);
+            }
+        }
+        self
+    }
+
+    /// The prompt as `<flag>=<prompt>`, or, when it is large (over [`LARGE_PROMPT_BYTES`]),
+    /// as `<file_flag>=<path>` of a 0600 `prompt.txt` in the run's temp dir: the returned file,
+    /// which the run must carry in its `temp_files`. For CLIs that do not read stdin.
+    pub fn prompt_or_file(
+        &mut self,
+        ctx: &BuildContext,
+        flag: &str,
+        file_flag: &str,
+        prompt: &str,
+    ) -> Option<TempFile> {
+        if is_large_prompt(prompt) {
+            let file = TempFile::new(&ctx.temp_dir, "prompt.txt", prompt.as_bytes());
+            self.value(file_flag, file.path.display());
+            Some(file)
+        } else {
+            self.value(flag, prompt);
+            None
+        }
+    }
+
     /// The finished argv, or `input_too_large` naming the first element over the Linux limit.
     pub fn finish(self) -> Result<Vec<String>, ValidationError> {
         check_arg_sizes(&self.0)?;
@@ -309,6 +352,33 @@ mod tests {
         assert!(
             err.message
                 .starts_with("argument too long: --system-prompt is 131087 bytes")
+        );
+    }
+
+    #[test]
+    fn session_flags_and_prompt_file() {
+        let mut argv = Argv::new();
+        argv.resume(&SessionBinding::Fresh, "--continue")
+            .resume(&SessionBinding::Resume("s-1".into()), "--continue")
+            .resume(&SessionBinding::ResumeLatest, "--resume=latest");
+        assert_eq!(argv.finish().unwrap(), ["--resume=s-1", "--resume=latest"]);
+
+        let ctx = BuildContext::new("grok", "/work", "/tmp/run");
+        assert_eq!(ctx.limits().max_prompt_chars, 100_000);
+        let mut argv = Argv::new();
+        assert_eq!(
+            argv.prompt_or_file(&ctx, "--single", "--prompt-file", "hi"),
+            None
+        );
+        let large = "x".repeat(LARGE_PROMPT_BYTES + 1);
+        let file = argv
+            .prompt_or_file(&ctx, "--single", "--prompt-file", &large)
+            .expect("a large prompt goes through a file");
+        assert_eq!(file.path, Path::new("/tmp/run/prompt.txt"));
+        assert_eq!((file.contents.len(), file.mode), (large.len(), 0o600));
+        assert_eq!(
+            argv.finish().unwrap(),
+            ["--single=hi", "--prompt-file=/tmp/run/prompt.txt"]
         );
     }
 }

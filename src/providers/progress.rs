@@ -146,7 +146,10 @@ pub trait LineHandler: Send {
     /// One complete stdout line that is a JSON object.
     fn json_line(&mut self, value: &Value, sink: &mut EventSink) -> Activity;
     /// The whole stdout when it was one pretty-printed JSON document (a CLI's `json` mode).
-    fn document(&mut self, value: &Value, sink: &mut EventSink);
+    /// By default it is read like one JSON line.
+    fn document(&mut self, value: &Value, sink: &mut EventSink) {
+        self.json_line(value, sink);
+    }
     /// End of stdout: the provider's findings. `plain` holds the stdout lines that were not
     /// JSON (the answer in a CLI's text mode), joined by newlines.
     fn finish(&mut self, input: &FinishInput<'_>, plain: &str, sink: &mut EventSink) -> Parsed;

@@ -14,8 +14,7 @@ use serde_json::Value;
 use super::Provider;
 use super::dispatch::ProviderRequest;
 use super::invocation::{
-    Argv, BuildContext, Invocation, SessionBinding, TempFile, effective_session, env_overrides,
-    is_large_prompt, resolved_model,
+    Argv, BuildContext, Invocation, effective_session, env_overrides, resolved_model,
 };
 use super::outcome::{ErrorKind, FinishInput, Parsed, Reported, ReportedUsage, Usage, clean_text};
 use super::progress::json::{f64_path, str_at, str_path, u64_path};
@@ -121,10 +120,7 @@ impl ProviderRequest for VibeRequest {
     }
 
     fn build(&self, ctx: &BuildContext) -> Result<Invocation, ValidationError> {
-        let limits = Limits {
-            max_prompt_chars: ctx.max_prompt_chars,
-        };
-        let Plan { prompt, warnings } = self.plan(limits)?;
+        let Plan { prompt, warnings } = self.plan(ctx.limits())?;
         let session = effective_session(self.create_new_session, ctx)?;
         let model = resolved_model(ctx)?;
 
@@ -148,24 +144,9 @@ impl ProviderRequest for VibeRequest {
             .opt_value("--max-turns", self.max_turns)
             .opt_value("--max-price", self.max_price)
             .opt_value("--max-tokens", self.max_tokens)
-            .each_value("--add-dir", &self.add_dir);
-        match &session {
-            SessionBinding::Fresh => {}
-            SessionBinding::Resume(id) => {
-                argv.value("--resume", id);
-            }
-            SessionBinding::ResumeLatest => {
-                argv.push("--continue");
-            }
-        }
-        let mut temp_files = Vec::new();
-        if is_large_prompt(&prompt.text) {
-            let file = TempFile::new(&ctx.temp_dir, "prompt.txt", prompt.text.as_bytes());
-            argv.value("--prompt-file", file.path.display());
-            temp_files.push(file);
-        } else {
-            argv.value("--prompt", &prompt.text);
-        }
+            .each_value("--add-dir", &self.add_dir)
+            .resume(&session, "--continue");
+        let prompt_file = argv.prompt_or_file(ctx, "--prompt", "--prompt-file", &prompt.text);
 
         // vibe has no --model flag: the model goes in VIBE_ACTIVE_MODEL, only when one is given.
         let mut documented = Vec::new();
@@ -180,7 +161,7 @@ impl ProviderRequest for VibeRequest {
             env_overrides: env_overrides(&documented, ctx),
             stdin: None,
             cwd: ctx.cwd.clone(),
-            temp_files,
+            temp_files: prompt_file.into_iter().collect(),
             result_file: Some(ctx.temp_dir.join("export.json")),
             prompt,
             warnings,

@@ -71,6 +71,7 @@ mod error;
 mod jobs;
 mod migrations;
 mod output;
+mod query;
 mod redact;
 mod requests;
 mod retention;

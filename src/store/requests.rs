@@ -19,10 +19,10 @@
 //! [`RECORDED_RESPONSE_MAX_BYTES`]: super::RECORDED_RESPONSE_MAX_BYTES
 
 use chrono::{DateTime, Utc};
-use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 
+use super::query::ListQuery;
 use super::redact::{self, RECORDED_RESPONSE_MAX_BYTES, RecordedText, cut_at_bytes};
 use super::types::{
     RequestStatus, Usage, Warning, bool_col, json_col, parse_col, to_json, usage_cols,
@@ -446,32 +446,16 @@ fn by_correlation(
 }
 
 fn list(conn: &Connection, _cx: &Cx, filter: RequestFilter) -> Result<Vec<RequestRow>, StoreError> {
-    let mut conditions = Vec::new();
-    let mut args: Vec<Value> = Vec::new();
-    if let Some(cli) = filter.cli {
-        args.push(cli.key().to_string().into());
-        conditions.push(format!("cli = ?{}", args.len()));
-    }
-    if let Some(status) = filter.status {
-        args.push(status.as_str().to_string().into());
-        conditions.push(format!("status = ?{}", args.len()));
-    }
-    let where_clause = if conditions.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", conditions.join(" AND "))
-    };
-    args.push(i64::from(filter.limit).into());
-    let sql = format!(
-        "SELECT {REQUEST_COLUMNS} FROM requests {where_clause} \
-         ORDER BY datetime_utc DESC, seq DESC LIMIT ?{}",
-        args.len()
-    );
-    let rows = conn
-        .prepare_cached(&sql)?
-        .query_map(rusqlite::params_from_iter(args.iter()), request_from_row)?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(rows)
+    ListQuery::new()
+        .eq("cli", filter.cli.map(Provider::key))
+        .eq("status", filter.status.map(|status| status.as_str()))
+        .run(
+            conn,
+            &format!("SELECT {REQUEST_COLUMNS} FROM requests"),
+            "datetime_utc DESC, seq DESC",
+            filter.limit,
+            request_from_row,
+        )
 }
 
 /// Rows whose prompt or response contains every one of `words` (plain words: each is quoted

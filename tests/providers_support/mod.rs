@@ -8,13 +8,17 @@ use std::path::PathBuf;
 
 use llm_cli_gateway::providers::dispatch::ProviderRequest;
 use llm_cli_gateway::providers::invocation::{BuildContext, Invocation};
-use llm_cli_gateway::providers::outcome::{Baseline, FinishInput, Outcome};
+use llm_cli_gateway::providers::outcome::{
+    Baseline, ErrorCategory, ErrorKind, FinishInput, Outcome,
+};
 use llm_cli_gateway::providers::progress::{ProgressEvent, StreamParser};
 use llm_cli_gateway::providers::request::ValidationError;
 use serde::Deserialize;
 
 pub const CWD: &str = "/home/user/project";
 pub const TMP: &str = "/tmp/gw-run-1";
+/// The answer of every successful captured case (the CLIs ran against a fake backend).
+pub const HELLO: &str = "Hello from the fake backend.";
 
 fn fixtures_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -93,14 +97,23 @@ pub struct Parsed {
 
 /// Feeds `stdout` to `parser` in `chunk`-byte pieces, then finishes.
 pub fn run_parser(
-    mut parser: Box<dyn StreamParser>,
+    parser: Box<dyn StreamParser>,
     stdout: &[u8],
     chunk: usize,
     input: &FinishInput<'_>,
 ) -> Parsed {
+    feed_all(parser, stdout.chunks(chunk.max(1)), input)
+}
+
+/// Feeds each piece to `parser`, then finishes.
+fn feed_all<'p>(
+    mut parser: Box<dyn StreamParser>,
+    pieces: impl Iterator<Item = &'p [u8]>,
+    input: &FinishInput<'_>,
+) -> Parsed {
     let mut events = Vec::new();
     let mut quiet_feeds = 0;
-    for piece in stdout.chunks(chunk.max(1)) {
+    for piece in pieces {
         let feed = parser.feed(piece);
         if !feed.activity {
             quiet_feeds += 1;
@@ -133,23 +146,30 @@ pub fn parse_case(
         baseline,
         export_json: has_sample(cli, name, "export.json").then_some(export.as_slice()),
     };
-    let mut parser = parser;
-    let mut events = Vec::new();
-    let mut quiet_feeds = 0;
-    for line in stdout.split_inclusive(|&b| b == b'\n') {
-        let feed = parser.feed(line);
-        if !feed.activity {
-            quiet_feeds += 1;
-        }
-        events.extend(feed.events);
+    feed_all(parser, stdout.split_inclusive(|&b| b == b'\n'), &input)
+}
+
+/// Checks every captured case of `cli` (there must be `expected` of them) with `check`.
+pub fn check_every_case(cli: &str, expected: usize, check: fn(&str)) {
+    let cases = cases_of(cli);
+    assert_eq!(cases.len(), expected);
+    for case in cases {
+        check(&case.case);
     }
-    let outcome = parser.finish(&input);
-    events.extend(outcome.events.clone());
-    Parsed {
-        outcome,
-        events,
-        quiet_feeds,
-    }
+}
+
+/// A successful outcome.
+pub fn assert_ok(p: &Parsed) {
+    assert!(p.outcome.is_success(), "{:?}", p.outcome.error);
+    assert_eq!(p.outcome.error, None);
+}
+
+/// A failed outcome with this kind and category, and a message and remediation to show.
+pub fn assert_err(p: &Parsed, kind: ErrorKind, category: ErrorCategory) {
+    let err = p.outcome.error.as_ref().expect("an error");
+    assert!(p.outcome.is_error);
+    assert_eq!((err.kind, err.category), (kind, category), "{err:?}");
+    assert!(!err.message.is_empty() && !err.remediation.is_empty());
 }
 
 /// The argv as `&str`s, for comparisons with literals.

@@ -4,7 +4,6 @@
 //!
 //! Not here: raw output windows and events (`output.rs`).
 
-use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
@@ -13,6 +12,7 @@ use super::{
 };
 use crate::providers::Provider;
 use crate::store::output;
+use crate::store::query::ListQuery;
 use crate::store::types::{parse_col, sql_int};
 use crate::store::{Cx, Store, StoreError};
 
@@ -42,32 +42,16 @@ pub(crate) fn list(
     _cx: &Cx,
     filter: JobFilter,
 ) -> Result<Vec<JobView>, StoreError> {
-    // Only the filters in use appear in the SQL, so SQLite can pick the matching index.
-    let mut conditions = Vec::new();
-    let mut args: Vec<Value> = Vec::new();
-    if let Some(status) = filter.status {
-        args.push(status.as_str().to_string().into());
-        conditions.push(format!("status = ?{}", args.len()));
-    }
-    if let Some(cli) = filter.cli {
-        args.push(cli.key().to_string().into());
-        conditions.push(format!("cli = ?{}", args.len()));
-    }
-    let where_clause = if conditions.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", conditions.join(" AND "))
-    };
-    args.push(i64::from(filter.limit).into());
-    let sql = format!(
-        "SELECT {JOB_COLUMNS} FROM jobs {where_clause} \
-         ORDER BY created_at DESC, id DESC LIMIT ?{}",
-        args.len()
-    );
-    let jobs = conn
-        .prepare_cached(&sql)?
-        .query_map(rusqlite::params_from_iter(args.iter()), job_from_row)?
-        .collect::<Result<Vec<_>, _>>()?;
+    let jobs = ListQuery::new()
+        .eq("status", filter.status.map(|status| status.as_str()))
+        .eq("cli", filter.cli.map(Provider::key))
+        .run(
+            conn,
+            &format!("SELECT {JOB_COLUMNS} FROM jobs"),
+            "created_at DESC, id DESC",
+            filter.limit,
+            job_from_row,
+        )?;
     jobs.into_iter()
         .map(|job| {
             let progress = output::recent_events(conn, &job.id, filter.progress_limit)?;
