@@ -33,7 +33,8 @@
 #      FAKE_CLI_BIG_OUTPUT_BYTES=N exactly N more bytes on stdout ('x'… then a newline), before
 #                                  the fixture so its final result line still comes last,
 #      <cli>/<case>.stdout to stdout; with
-#      FAKE_CLI_HANG=1             only its first line, then wait forever (same pid).
+#      FAKE_CLI_HANG=1             only its first line, then wait "forever" (an hour, so a
+#                                  leaked one goes away; the same pid, SIGTERM as set above).
 #      vibe: <case>.export.json, when captured, is copied to <--output-dir>/export.json.
 #   7. exit with FAKE_CLI_EXIT, else the case's exit code in manifest.jsonl, else 0, and
 #      write it to DIR/<n>/exit first (absent = the fake was killed or is still running).
@@ -223,7 +224,7 @@ fi
 if [ "${FAKE_CLI_HANG:-}" = 1 ]; then
     head -n 1 "$stdout_file"
     # exec keeps the pid (and the ignored SIGTERM): nothing is left behind if it is killed.
-    exec sleep 1000000
+    exec sleep 3600
 fi
 
 cat "$stdout_file"
