@@ -9,6 +9,7 @@
 
 #![allow(dead_code)]
 
+pub mod fake_cli;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::Duration;
