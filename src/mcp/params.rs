@@ -48,7 +48,7 @@ pub fn parse<T: DeserializeOwned>(
 }
 
 fn unknown_parameter(tool: &str, key: &str, known: &[&str]) -> ToolError {
-    let suggestion = closest(key, known)
+    let suggestion = crate::suggest::closest(key, known)
         .map(|near| format!(" (did you mean \"{near}\"?)"))
         .unwrap_or_default();
     let listed = if known.is_empty() {
@@ -78,30 +78,6 @@ fn reject_nul(path: &str, value: &Value) -> Result<(), ToolError> {
             .try_for_each(|(k, v)| reject_nul(&format!("{path}.{k}"), v)),
         _ => Ok(()),
     }
-}
-
-/// The known name nearest to `wrong`, when it is close enough to be a typo.
-pub fn closest<'a>(wrong: &str, known: &[&'a str]) -> Option<&'a str> {
-    known
-        .iter()
-        .map(|k| (levenshtein(&wrong.to_lowercase(), &k.to_lowercase()), *k))
-        .filter(|(distance, k)| *distance <= 2.max(k.len() / 4))
-        .min_by_key(|(distance, _)| *distance)
-        .map(|(_, k)| k)
-}
-
-fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut current = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != *cb);
-            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
-        }
-        previous = current;
-    }
-    previous[b.len()]
 }
 
 #[cfg(test)]
@@ -195,14 +171,5 @@ mod tests {
         assert_eq!(parsed.set_as_active, Some(false));
         assert_eq!(parsed.add_dir, ["d"]);
         assert!(parse::<Sample>("t", &schema(), None).is_err());
-    }
-
-    #[test]
-    fn closest_only_suggests_near_names() {
-        assert_eq!(
-            closest("sesionId", &["sessionId", "cli"]),
-            Some("sessionId")
-        );
-        assert_eq!(closest("zzzzzz", &["sessionId", "cli"]), None);
     }
 }
