@@ -116,6 +116,18 @@ async fn serve_stdio(loaded: LoadedConfig, store: Store) -> Result<(), ServeErro
         session_ttl_days: loaded.config.persistence.session_ttl_days,
     };
     tokio::spawn(sweep_periodically(store.clone(), retention));
+    // Jobs whose supervisor died while no server was watching are marked orphaned now, not
+    // only when someone next reads them.
+    let orphan_store = store.clone();
+    tokio::task::spawn_blocking(move || {
+        match crate::jobs::control::detect_orphans(&orphan_store) {
+            Ok(orphans) if !orphans.is_empty() => {
+                tracing::warn!(count = orphans.len(), "jobs orphaned by a dead supervisor")
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "orphan detection at startup failed"),
+        }
+    });
 
     let mut sigterm = signal(SignalKind::terminate()).map_err(ServeError::Signals)?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(ServeError::Signals)?;

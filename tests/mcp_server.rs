@@ -21,6 +21,15 @@ const FOUNDATION_TOOLS: [&str; 8] = [
     "llm_process_health",
 ];
 
+/// Registered with the default `sqlite` backend (tests/job_tools.rs covers them).
+const JOB_TOOLS: [&str; 5] = [
+    "llm_job_status",
+    "llm_job_watch",
+    "llm_job_result",
+    "llm_job_cancel",
+    "llm_job_list",
+];
+
 #[tokio::test]
 async fn initialize_reports_server_info_capabilities_and_instructions() {
     let home = TestHome::new();
@@ -50,7 +59,7 @@ async fn tools_list_has_object_schemas_annotations_and_output_schemas() {
     let tools = client.list_all_tools().await.unwrap();
     let mut names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
     names.sort_unstable();
-    let mut expected = FOUNDATION_TOOLS.to_vec();
+    let mut expected = [FOUNDATION_TOOLS.as_slice(), JOB_TOOLS.as_slice()].concat();
     expected.sort_unstable();
     assert_eq!(names, expected);
     for tool in &tools {

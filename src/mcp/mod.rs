@@ -6,6 +6,7 @@
 //! live below this layer.
 
 mod admin_tools;
+mod job_tools;
 mod params;
 pub mod registry;
 mod result;
@@ -78,6 +79,7 @@ impl GatewayServer {
         &self,
         entry: &ToolEntry,
         arguments: Option<rmcp::model::JsonObject>,
+        context: &RequestContext<RoleServer>,
     ) -> Result<Value, ToolError> {
         let state = &self.state;
         let name = entry.tool.name.as_ref();
@@ -106,6 +108,21 @@ impl GatewayServer {
             }
             ToolId::ProcessHealth => {
                 admin_tools::process_health(state, params::parse(name, schema, arguments)?).await
+            }
+            ToolId::JobStatus => {
+                job_tools::status(state, params::parse(name, schema, arguments)?).await
+            }
+            ToolId::JobWatch => {
+                job_tools::watch(state, params::parse(name, schema, arguments)?, context).await
+            }
+            ToolId::JobResult => {
+                job_tools::result(state, params::parse(name, schema, arguments)?).await
+            }
+            ToolId::JobCancel => {
+                job_tools::cancel(state, params::parse(name, schema, arguments)?).await
+            }
+            ToolId::JobList => {
+                job_tools::list(state, params::parse(name, schema, arguments)?).await
             }
         }
     }
@@ -138,7 +155,7 @@ impl ServerHandler for GatewayServer {
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let Some(entry) = self.entry(&request.name) else {
             return Err(McpError::invalid_params(
@@ -146,7 +163,7 @@ impl ServerHandler for GatewayServer {
                 None,
             ));
         };
-        let result = match self.dispatch(entry, request.arguments).await {
+        let result = match self.dispatch(entry, request.arguments, &context).await {
             Ok(value) => structured_success(value),
             Err(error) => {
                 tracing::debug!(tool = %request.name, category = error.category.as_str(), "tool call failed");
@@ -174,6 +191,7 @@ fn instructions(tools: &[ToolEntry], mode: PersistenceMode) -> String {
              the answer."
                 .to_string(),
         );
+        lines.push("llm_job_list finds recent jobs; llm_job_cancel stops one.".to_string());
     } else if names.iter().any(|n| n.ends_with("_request")) {
         lines.push(
             "Use <cli>_request to run a CLI and wait for its answer (no job store is \

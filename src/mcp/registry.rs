@@ -12,6 +12,10 @@ use rmcp::model::{JsonObject, Tool, ToolAnnotations};
 use schemars::JsonSchema;
 
 use super::admin_tools::{HealthOutput, ListModelsOutput, ListModelsParams, NoParams};
+use super::job_tools::{
+    CancelOutput, JobIdParams, JobListOutput, JobListParams, JobOutput, JobResultOutput,
+    ResultParams, WatchParams,
+};
 use super::session_tools::{
     ClearOutput, CreateParams, DeleteOutput, ListOutput, ListParams, SessionDetailOutput,
     SessionIdParams, SessionOutput, SetActiveOutput, SetActiveParams,
@@ -30,6 +34,11 @@ pub enum ToolId {
     SessionClearAll,
     ListModels,
     ProcessHealth,
+    JobStatus,
+    JobWatch,
+    JobResult,
+    JobCancel,
+    JobList,
 }
 
 /// When a tool is registered.
@@ -264,6 +273,78 @@ fn catalogue() -> Vec<(Availability, ToolEntry)> {
                     idempotent: false,
                     open_world: false,
                 },
+            ),
+        ),
+        (
+            Availability::WithPersistence,
+            define::<JobIdParams, JobOutput>(
+                ToolId::JobStatus,
+                "llm_job_status",
+                "Job status",
+                "Show one job now: its state (queued, running, completed, failed, canceled, \
+                 orphaned), timings, exit code, error, output sizes, the CLI's session id and \
+                 its newest progress events. A job whose supervisor died is detected here and \
+                 reported as orphaned. Collect the answer with llm_job_result.",
+                READ_ONLY,
+            ),
+        ),
+        (
+            Availability::WithPersistence,
+            define::<WatchParams, JobOutput>(
+                ToolId::JobWatch,
+                "llm_job_watch",
+                "Watch a job",
+                "Wait until a job ends or reports progress newer than afterSeq (default: its \
+                 newest event when called), at most waitMs (default 25000, max 30000), then \
+                 return its snapshot. Call it in a loop, passing the newest progress seq seen \
+                 as afterSeq, to follow a long job without busy polling; with a progress token \
+                 the new events also arrive as notifications/progress.",
+                READ_ONLY,
+            ),
+        ),
+        (
+            Availability::WithPersistence,
+            define::<ResultParams, JobResultOutput>(
+                ToolId::JobResult,
+                "llm_job_result",
+                "Collect a job's result",
+                "Collect a job's answer: a window of the parsed final answer from offset (in \
+                 characters; page on with nextOffset until it is null), with the CLI's session \
+                 id, token usage, cost, stop reason and the last 4 KiB of stderr. raw: true \
+                 pages through the CLI's raw stdout by byte offset instead. A failed, canceled \
+                 or orphaned job gives what partial answer (or stdout tail) exists, with \
+                 partial: true; a queued or running job has no response yet.",
+                READ_ONLY,
+            ),
+        ),
+        (
+            Availability::WithPersistence,
+            define::<JobIdParams, CancelOutput>(
+                ToolId::JobCancel,
+                "llm_job_cancel",
+                "Cancel a job",
+                "Cancel a job and answer at once. A queued job becomes canceled; a running one \
+                 reports running with cancelRequested: true while its CLI and every process it \
+                 started are killed within seconds (follow it with llm_job_status). A job that \
+                 already ended is left unchanged.",
+                Hints {
+                    read_only: false,
+                    destructive: true,
+                    idempotent: true,
+                    open_world: false,
+                },
+            ),
+        ),
+        (
+            Availability::WithPersistence,
+            define::<JobListParams, JobListOutput>(
+                ToolId::JobList,
+                "llm_job_list",
+                "List jobs",
+                "List recent jobs, newest first (limit 1..200, default 20), optionally only one \
+                 status or one CLI, each as a snapshot with its newest progress events. Use it \
+                 to find a jobId again.",
+                READ_ONLY,
             ),
         ),
     ]
