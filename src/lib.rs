@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod exec;
+pub mod jobs;
 pub mod mcp;
 pub mod models;
 pub mod paths;
