@@ -347,3 +347,17 @@ async fn idle_timeout_and_output_cap_end_the_run_with_their_categories() {
         100_000
     );
 }
+
+#[tokio::test]
+async fn backend_none_never_defers_and_has_no_async_tool() {
+    let (mut home, _records) = home_with_fakes("[persistence]\nbackend = \"none\"\n");
+    home.set_env("SYNC_DEADLINE_MS", "50");
+    home.set_env(knob::DELAY_MS, "300");
+    let client = home.connect().await;
+    let tools = client.list_all_tools().await.unwrap();
+    assert!(tools.iter().any(|t| t.name == "codex_request"));
+    assert!(!tools.iter().any(|t| t.name == "codex_request_async"));
+    let s = ok(call(&client, "codex_request", json!({"prompt": "no store"})).await);
+    assert!(s.get("status").is_none(), "deferred without a store: {s}");
+    assert!(!s["response"].as_str().unwrap().is_empty());
+}
