@@ -34,6 +34,9 @@ enum Command {
         #[arg(long)]
         example: bool,
     },
+    /// Run one job detached from the server that admitted it (started by the server).
+    #[command(hide = true)]
+    Supervise { job_id: String },
 }
 
 fn main() -> ExitCode {
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => run_serve(),
         Command::Config { show: _, example } => run_config(example),
+        Command::Supervise { job_id } => run_supervise(&job_id),
     }
 }
 
@@ -79,6 +83,16 @@ fn run_serve() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("llm-cli-gateway: error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_supervise(job_id: &str) -> ExitCode {
+    match llm_cli_gateway::jobs::supervisor::run(job_id) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(job = job_id, %error, "supervisor failed");
             ExitCode::FAILURE
         }
     }

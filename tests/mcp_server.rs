@@ -59,7 +59,12 @@ async fn tools_list_has_object_schemas_annotations_and_output_schemas() {
     let tools = client.list_all_tools().await.unwrap();
     let mut names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
     names.sort_unstable();
+    let request_tools: Vec<String> = ["claude", "codex", "gemini", "grok", "mistral"]
+        .iter()
+        .flat_map(|p| [format!("{p}_request"), format!("{p}_request_async")])
+        .collect();
     let mut expected = [FOUNDATION_TOOLS.as_slice(), JOB_TOOLS.as_slice()].concat();
+    expected.extend(request_tools.iter().map(String::as_str));
     expected.sort_unstable();
     assert_eq!(names, expected);
     for tool in &tools {
@@ -90,12 +95,19 @@ async fn tools_list_has_object_schemas_annotations_and_output_schemas() {
             "{} idempotentHint",
             tool.name
         );
+        // The request tools drive an external CLI (and its network); nothing else does.
+        let is_request = request_tools.iter().any(|r| r == tool.name.as_ref());
         assert_eq!(
             annotations.open_world_hint,
-            Some(false),
+            Some(is_request),
             "{} openWorldHint",
             tool.name
         );
+        if tool.name.ends_with("_request") {
+            // An answer or a deferral: no output schema (mcp-surface.md).
+            assert!(tool.output_schema.is_none(), "{}", tool.name);
+            continue;
+        }
         let output = tool.output_schema.as_ref().expect("output schema");
         assert_eq!(output.get("type").and_then(|t| t.as_str()), Some("object"));
     }

@@ -9,8 +9,10 @@ mod admin_tools;
 mod job_tools;
 mod params;
 pub mod registry;
+mod request_tools;
 mod result;
 mod session_tools;
+pub mod snapshot;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -24,17 +26,21 @@ use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::Value;
 
 use crate::config::LoadedConfig;
+use crate::jobs::JobService;
 use crate::models::ModelRegistry;
+use crate::providers::{AnyRequest, Provider};
 use crate::store::Store;
 use registry::{PersistenceMode, ToolEntry, ToolId};
 use result::{ToolError, structured_success};
 
-/// Everything a tool handler may read: the resolved config, the store, the model registry.
+/// Everything a tool handler may read: the resolved config, the store, the model registry,
+/// the jobs layer.
 pub struct GatewayState {
     pub loaded: LoadedConfig,
     pub mode: PersistenceMode,
     pub store: Store,
     pub models: ModelRegistry,
+    pub jobs: Arc<JobService>,
     pub started: Instant,
 }
 
@@ -42,11 +48,13 @@ impl GatewayState {
     pub fn new(loaded: LoadedConfig, store: Store) -> Self {
         let mode = PersistenceMode::from_config(&loaded.config);
         let models = ModelRegistry::new(&loaded.config);
+        let jobs = JobService::new(loaded.config.clone(), models.clone(), store.clone());
         GatewayState {
             loaded,
             mode,
             store,
             models,
+            jobs,
             started: Instant::now(),
         }
     }
@@ -58,6 +66,7 @@ pub struct GatewayServer {
     state: Arc<GatewayState>,
     tools: Arc<Vec<ToolEntry>>,
     instructions: Arc<str>,
+    cancels: request_tools::ExplicitCancels,
 }
 
 impl GatewayServer {
@@ -68,6 +77,7 @@ impl GatewayServer {
             state: Arc::new(state),
             tools: Arc::new(tools),
             instructions,
+            cancels: request_tools::ExplicitCancels::default(),
         }
     }
 
@@ -124,11 +134,56 @@ impl GatewayServer {
             ToolId::JobList => {
                 job_tools::list(state, params::parse(name, schema, arguments)?).await
             }
+            ToolId::Request(_) | ToolId::RequestAsync(_) => Err(ToolError::internal(
+                "request tools are served by call_tool directly",
+            )),
         }
     }
 }
 
+impl GatewayServer {
+    /// The request tools: parse into the provider's typed request, then the generic handler.
+    async fn request(
+        &self,
+        entry: &ToolEntry,
+        provider: Provider,
+        asynchronous: bool,
+        arguments: Option<rmcp::model::JsonObject>,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::CallToolResult, ToolError> {
+        let name = entry.tool.name.as_ref();
+        let schema = entry.input_schema();
+        // Parsed straight into the provider's type, so errors carry the field path.
+        let typed = match provider {
+            Provider::Claude => AnyRequest::Claude(params::parse(name, schema, arguments)?),
+            Provider::Codex => AnyRequest::Codex(params::parse(name, schema, arguments)?),
+            Provider::Gemini => AnyRequest::Gemini(params::parse(name, schema, arguments)?),
+            Provider::Grok => AnyRequest::Grok(params::parse(name, schema, arguments)?),
+            Provider::Mistral => AnyRequest::Mistral(params::parse(name, schema, arguments)?),
+        };
+        request_tools::handle(
+            &self.state.jobs,
+            &self.cancels,
+            provider,
+            asynchronous,
+            typed,
+            context,
+        )
+        .await
+    }
+}
+
 impl ServerHandler for GatewayServer {
+    async fn on_cancelled(
+        &self,
+        notification: rmcp::model::CancelledNotificationParam,
+        _context: rmcp::service::NotificationContext<RoleServer>,
+    ) {
+        if let Some(id) = &notification.request_id {
+            self.cancels.cancelled(id);
+        }
+    }
+
     fn get_info(&self) -> ServerConfig {
         let capabilities = ServerCapabilities::builder()
             .enable_tools()
@@ -163,6 +218,17 @@ impl ServerHandler for GatewayServer {
                 None,
             ));
         };
+        if let ToolId::Request(p) | ToolId::RequestAsync(p) = entry.id {
+            let asynchronous = matches!(entry.id, ToolId::RequestAsync(_));
+            let result = match self
+                .request(entry, p, asynchronous, request.arguments, &context)
+                .await
+            {
+                Ok(result) => result,
+                Err(error) => error.into_result(true),
+            };
+            return Ok(result.into());
+        }
         let result = match self.dispatch(entry, request.arguments, &context).await {
             Ok(value) => structured_success(value),
             Err(error) => {

@@ -16,6 +16,7 @@ use super::job_tools::{
     CancelOutput, JobIdParams, JobListOutput, JobListParams, JobOutput, JobResultOutput,
     ResultParams, WatchParams,
 };
+use super::request_tools::AsyncStartOutput;
 use super::session_tools::{
     ClearOutput, CreateParams, DeleteOutput, ListOutput, ListParams, SessionDetailOutput,
     SessionIdParams, SessionOutput, SetActiveOutput, SetActiveParams,
@@ -39,6 +40,10 @@ pub enum ToolId {
     JobResult,
     JobCancel,
     JobList,
+    /// `<p>_request`.
+    Request(Provider),
+    /// `<p>_request_async`.
+    RequestAsync(Provider),
 }
 
 /// When a tool is registered.
@@ -154,8 +159,73 @@ fn define<P: JsonSchema + 'static, O: JsonSchema + 'static>(
     ToolEntry { id, tool }
 }
 
+/// `<p>_request` (no output schema: its result is an answer or a deferral) and
+/// `<p>_request_async` (the async start, with its schema).
+fn request_tools(provider: Provider) -> [(Availability, ToolEntry); 2] {
+    let schema = crate::providers::request_schema(provider);
+    let input: JsonObject = schema.as_object().cloned().unwrap_or_default();
+    let key = provider.key();
+    let binary = provider.default_binary();
+    let hints = |title: String| {
+        ToolAnnotations::with_title(title)
+            .read_only(false)
+            .destructive(true)
+            .idempotent(false)
+            .open_world(true)
+    };
+    let sync_title = format!("Run {binary}");
+    let sync = Tool::new(
+        format!("{key}_request"),
+        format!(
+            "Run the {binary} CLI with a prompt and wait for its answer. The text block is the \
+             answer; structuredContent has sessionId (pass it back to continue the \
+             conversation), usage and the jobId. A run that outlives the sync deadline returns \
+             {{status: \"deferred\", jobId}} instead: collect it with llm_job_result."
+        ),
+        input.clone(),
+    )
+    .with_title(sync_title.clone())
+    .with_annotations(hints(sync_title));
+    let async_title = format!("Start {binary} in the background");
+    let asynchronous = Tool::new(
+        format!("{key}_request_async"),
+        format!(
+            "Start the {binary} CLI as a background job and return its jobId and snapshot at \
+             once. Follow it with llm_job_watch or llm_job_status, collect the answer with \
+             llm_job_result, stop it with llm_job_cancel."
+        ),
+        input,
+    )
+    .with_title(async_title.clone())
+    .with_raw_output_schema(schema_for_output::<AsyncStartOutput>())
+    .with_annotations(hints(async_title));
+    [
+        (
+            Availability::Provider(provider),
+            ToolEntry {
+                id: ToolId::Request(provider),
+                tool: sync,
+            },
+        ),
+        (
+            Availability::ProviderWithPersistence(provider),
+            ToolEntry {
+                id: ToolId::RequestAsync(provider),
+                tool: asynchronous,
+            },
+        ),
+    ]
+}
+
 /// Every tool with its availability, in the order `tools/list` shows them.
 fn catalogue() -> Vec<(Availability, ToolEntry)> {
+    let mut all: Vec<(Availability, ToolEntry)> =
+        Provider::ALL.into_iter().flat_map(request_tools).collect();
+    all.extend(fixed_tools());
+    all
+}
+
+fn fixed_tools() -> Vec<(Availability, ToolEntry)> {
     vec![
         (
             Availability::Always,
@@ -434,7 +504,15 @@ mod tests {
                 entry.input_schema().get("type").and_then(|t| t.as_str()),
                 Some("object")
             );
-            assert!(entry.has_output_schema(), "{}", entry.tool.name);
+            // The sync request tools alone have none: their result is an answer or a
+            // deferral (mcp-surface.md).
+            let sync_request = matches!(entry.id, ToolId::Request(_));
+            assert_eq!(
+                entry.has_output_schema(),
+                !sync_request,
+                "{}",
+                entry.tool.name
+            );
         }
     }
 }

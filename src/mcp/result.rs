@@ -18,6 +18,9 @@ pub struct ToolError {
     pub category: ErrorCategory,
     pub message: String,
     pub remediation: String,
+    /// Extra `structuredContent` fields of request tools (`cli`, `correlationId`,
+    /// `exitCode`, `jobId`, `sessionId`).
+    pub details: Map<String, Value>,
 }
 
 impl ToolError {
@@ -30,6 +33,7 @@ impl ToolError {
             category,
             message: message.into(),
             remediation: remediation.into(),
+            details: Map::new(),
         }
     }
 
@@ -60,6 +64,9 @@ impl ToolError {
         object.insert("message".into(), json!(self.message));
         object.insert("remediation".into(), json!(self.remediation));
         object.insert("retryable".into(), self.category.retryable().to_json());
+        for (key, value) in &self.details {
+            object.insert(key.clone(), value.clone());
+        }
         Value::Object(object)
     }
 

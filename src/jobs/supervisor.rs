@@ -1,0 +1,258 @@
+//! The supervisor: the hidden `llm-cli-gateway supervise <job-id>` process that runs one
+//! job so that it outlives the server that admitted it (jobs.md "Supervised jobs").
+//!
+//! Owns both ends of that arrangement:
+//! - [`spawn`] (server side): writes the [`RunPlan`] to a 0600 file
+//!   `<data dir>/jobs/<job-id>.json`, starts the supervisor detached (`setsid` in an
+//!   async-signal-safe `pre_exec`, stdio on /dev/null) with the write end of a pipe, and
+//!   turns the "progress"/"done" lines it writes into the caller's notices — so the server
+//!   that started a job is woken at once instead of polling;
+//! - [`run`] (supervisor side, plain synchronous code): reads and deletes the file, opens
+//!   the store as a supervisor, waits for a run slot, runs the job on its main thread (the
+//!   CLI's parent-death signal follows that thread) and finalises it; SIGTERM cancels the
+//!   CLI group.
+//!
+//! Each side ignores EOF/EPIPE on the pipe: either may die first. Not here: the run itself
+//! (`runner`), orphan detection (`control`).
+
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::{FromRawFd, RawFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::exec::CancelToken;
+use crate::store::{Claim, OpenRole, Privacy, Store, StoreOptions, SupervisorId};
+
+use super::runner::{self, Notice, RunPlan};
+
+/// The environment variable naming the pipe fd the supervisor writes its notices to.
+pub const NOTIFY_FD_VAR: &str = "LLM_GATEWAY_NOTIFY_FD";
+
+/// What the server hands a supervisor (in the 0600 job file).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct JobFile {
+    plan: RunPlan,
+    store_path: PathBuf,
+    store_prompts: bool,
+    redact_secrets: bool,
+    job_retention_days: u32,
+}
+
+/// Why a supervisor could not run its job.
+#[derive(Debug, thiserror::Error)]
+pub enum SupervisorError {
+    #[error("cannot read the job file {}: {source}", path.display())]
+    JobFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the job file {} is malformed: {source}", path.display())]
+    Malformed {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// `<data dir>/jobs/<job-id>.json`.
+pub fn job_file(data_dir: &Path, job_id: &str) -> PathBuf {
+    data_dir.join("jobs").join(format!("{job_id}.json"))
+}
+
+/// Starts the supervisor of `plan` detached; `notify` receives its notices (on a thread of
+/// this process) and a final `Done` when the supervisor exits.
+pub fn spawn(
+    config: &Config,
+    plan: &RunPlan,
+    store_path: &Path,
+    notify: impl Fn(Notice) + Send + 'static,
+) -> std::io::Result<()> {
+    let dir = config.data_dir.join("jobs");
+    crate::paths::ensure_private_dir(&dir)?;
+    let path = job_file(&config.data_dir, &plan.job_id);
+    let file = JobFile {
+        plan: plan.clone(),
+        store_path: store_path.to_path_buf(),
+        store_prompts: config.privacy.store_prompts,
+        redact_secrets: config.privacy.redact_secrets,
+        job_retention_days: config.persistence.retention_days,
+    };
+    let bytes = serde_json::to_vec(&file).map_err(std::io::Error::other)?;
+    let mut out = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)?;
+    out.write_all(&bytes)?;
+    drop(out);
+
+    let (read_fd, write_fd) = cloexec_pipe()?;
+    // SAFETY: both fds were just created by pipe() and are owned here.
+    let reader = unsafe { fs::File::from_raw_fd(read_fd) };
+    let writer = unsafe { fs::File::from_raw_fd(write_fd) };
+    let mut command = Command::new(std::env::current_exe()?);
+    command
+        .arg("supervise")
+        .arg(&plan.job_id)
+        .env("LLM_GATEWAY_HOME", &config.data_dir)
+        .env(NOTIFY_FD_VAR, write_fd.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: only async-signal-safe calls (setsid, fcntl) between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::setsid() == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // Keep exactly this fd across exec (it is close-on-exec everywhere else, so
+            // no other child of the server inherits it).
+            let flags = libc::fcntl(write_fd, libc::F_GETFD);
+            if flags == -1 || libc::fcntl(write_fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) == -1
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let spawned = command.spawn();
+    drop(writer);
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(error) => {
+            let _ = fs::remove_file(&path);
+            return Err(error);
+        }
+    };
+    std::thread::Builder::new()
+        .name("supervisor-pipe".into())
+        .spawn(move || {
+            for line in BufReader::new(reader).lines() {
+                match line.as_deref() {
+                    Ok("done") => notify(Notice::Done),
+                    Ok(_) => notify(Notice::Progress),
+                    Err(_) => break,
+                }
+            }
+            // EOF: the supervisor exited (or closed the pipe). Reap it; it is our child
+            // until then, and a zombie would look alive to a pid check.
+            let _ = child.wait();
+            notify(Notice::Done);
+        })?;
+    Ok(())
+}
+
+fn cloexec_pipe() -> std::io::Result<(RawFd, RawFd)> {
+    let mut fds = [0 as RawFd; 2];
+    #[cfg(target_os = "linux")]
+    // SAFETY: fds has room for two descriptors.
+    let rc = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
+    #[cfg(not(target_os = "linux"))]
+    // SAFETY: fds has room for two descriptors; the flags are set before any other use.
+    let rc = unsafe {
+        let rc = libc::pipe(fds.as_mut_ptr());
+        if rc == 0 {
+            libc::fcntl(fds[0], libc::F_SETFD, libc::FD_CLOEXEC);
+            libc::fcntl(fds[1], libc::F_SETFD, libc::FD_CLOEXEC);
+        }
+        rc
+    };
+    if rc == -1 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok((fds[0], fds[1]))
+}
+
+/// Set by the SIGTERM handler; a thread turns it into a cancel.
+static TERMINATED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_sigterm(_: libc::c_int) {
+    TERMINATED.store(true, Ordering::SeqCst);
+}
+
+/// The pipe to the server that started us, if any: notices are best effort.
+struct Notifier(Option<RawFd>);
+
+impl Notifier {
+    fn from_env() -> Notifier {
+        let fd = std::env::var(NOTIFY_FD_VAR)
+            .ok()
+            .and_then(|v| v.parse::<RawFd>().ok())
+            .filter(|fd| *fd > 2);
+        if let Some(fd) = fd {
+            // Not for the CLI: a CLI holding the pipe would hide our exit from the server.
+            // SAFETY: fcntl on an fd number has no memory-safety preconditions.
+            unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        }
+        Notifier(fd)
+    }
+
+    fn tell(&self, notice: Notice) {
+        let Some(fd) = self.0 else { return };
+        let line: &[u8] = match notice {
+            Notice::Progress => b"progress\n",
+            Notice::Done => b"done\n",
+        };
+        // EPIPE (the server died) is ignored: the job goes on. SIGPIPE is ignored by the
+        // Rust runtime, so the write just fails.
+        // SAFETY: writes from a valid buffer of the given length.
+        let _ = unsafe { libc::write(fd, line.as_ptr().cast(), line.len()) };
+    }
+}
+
+/// The `supervise <job-id>` subcommand.
+pub fn run(job_id: &str) -> Result<(), SupervisorError> {
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGTERM, on_sigterm as *const () as libc::sighandler_t);
+    }
+    let notifier = Notifier::from_env();
+    let data_dir = crate::paths::default_data_dir(&crate::paths::Env::from_process());
+    let path = job_file(&data_dir, job_id);
+    let bytes = fs::read(&path).map_err(|source| SupervisorError::JobFile {
+        path: path.clone(),
+        source,
+    })?;
+    let _ = fs::remove_file(&path);
+    let file: JobFile = serde_json::from_slice(&bytes)
+        .map_err(|source| SupervisorError::Malformed { path, source })?;
+    let store = Store::open(StoreOptions {
+        path: file.store_path.clone(),
+        role: OpenRole::Supervisor,
+        privacy: Privacy {
+            store_prompts: file.store_prompts,
+            redact_secrets: file.redact_secrets,
+        },
+        job_retention_days: file.job_retention_days,
+    })?;
+    let cancel = CancelToken::new();
+    runner::watch_flag(&TERMINATED, cancel.clone());
+    let me = SupervisorId {
+        pid: i32::try_from(std::process::id()).unwrap_or(i32::MAX),
+        start_time: super::procinfo::own_start_time(),
+    };
+    let notify = |notice: Notice| notifier.tell(notice);
+    match runner::claim_until_started(&store, &file.plan, &me, &cancel) {
+        Ok(Claim::Started(_)) => runner::execute(&store, &file.plan, &cancel, &notify),
+        Ok(_) => notify(Notice::Done),
+        Err(error) => {
+            runner::fail_unstarted(
+                &store,
+                &file.plan.job_id,
+                "internal",
+                format!("the supervisor could not claim a run slot: {error}"),
+            );
+            notify(Notice::Done);
+        }
+    }
+    Ok(())
+}
