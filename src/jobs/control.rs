@@ -77,6 +77,17 @@ pub fn process_start_time(pid: i32) -> Option<String> {
         .map(|info| info.start_time)
 }
 
+/// This process's start-time token, recorded by runners with their pid. Where the OS offers
+/// no identity it is `pid:<pid>` (stable for the process's lifetime; orphan detection is off
+/// there anyway, see [`IDENTITY_SUPPORTED`]).
+pub fn own_start_time() -> String {
+    let pid = std::process::id();
+    i32::try_from(pid)
+        .ok()
+        .and_then(process_start_time)
+        .unwrap_or_else(|| format!("pid:{pid}"))
+}
+
 /// True when `pid` is a live process that started at `recorded_start_time`: the same process
 /// that recorded it, not a later one that was given the same pid.
 pub fn supervisor_alive(pid: i32, recorded_start_time: &str) -> bool {
@@ -353,6 +364,16 @@ mod tests {
     use std::process::{Child, Command};
 
     use super::*;
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn own_start_time_is_stable_and_numeric() {
+        let token = own_start_time();
+        assert_eq!(token, own_start_time());
+        assert!(token.chars().all(|c| c.is_ascii_digit()), "{token}");
+        let pid = i32::try_from(std::process::id()).unwrap();
+        assert!(supervisor_alive(pid, &token));
+    }
 
     fn at(text: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(text)

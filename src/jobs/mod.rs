@@ -11,7 +11,6 @@
 
 pub mod admission;
 pub mod control;
-pub mod procinfo;
 pub mod request_key;
 pub mod runner;
 pub mod service;

@@ -292,7 +292,10 @@ struct Sink<'a> {
 impl OutputSink for Sink<'_> {
     fn on_spawn(&mut self, pid: u32) {
         self.leader_pid = Some(pid);
-        let start = super::procinfo::start_time(pid).unwrap_or_else(|| format!("pid:{pid}"));
+        let start = i32::try_from(pid)
+            .ok()
+            .and_then(super::control::process_start_time)
+            .unwrap_or_else(|| format!("pid:{pid}"));
         if let Ok(pgid) = i32::try_from(pid) {
             let _ = self.shared.store.set_job_process_group_blocking(
                 self.shared.job_id.to_string(),
@@ -553,7 +556,7 @@ pub fn run_in_process(
 ) {
     let me = SupervisorId {
         pid: i32::try_from(std::process::id()).unwrap_or(i32::MAX),
-        start_time: super::procinfo::own_start_time(),
+        start_time: super::control::own_start_time(),
     };
     match claim_until_started(store, plan, &me, cancel) {
         Ok(Claim::Started(_)) => execute(store, plan, cancel, notify),

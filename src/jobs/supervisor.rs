@@ -238,7 +238,7 @@ pub fn run(job_id: &str) -> Result<(), SupervisorError> {
     runner::watch_flag(&TERMINATED, cancel.clone());
     let me = SupervisorId {
         pid: i32::try_from(std::process::id()).unwrap_or(i32::MAX),
-        start_time: super::procinfo::own_start_time(),
+        start_time: super::control::own_start_time(),
     };
     let notify = |notice: Notice| notifier.tell(notice);
     match runner::claim_until_started(&store, &file.plan, &me, &cancel) {

@@ -19,14 +19,12 @@ use tokio::time::Instant;
 
 use super::GatewayState;
 use super::result::ToolError;
+use super::snapshot::{JobSnapshot, JobState, SNAPSHOT_EVENTS};
 use crate::jobs::control;
 use crate::providers::Provider;
 use crate::store::{
-    EVENTS_KEPT_PER_JOB, EventRow, JobFilter, JobRow, JobStatus, JobView, Store, StoreError, Stream,
+    EVENTS_KEPT_PER_JOB, EventRow, JobFilter, JobRow, JobStatus, Store, StoreError, Stream,
 };
-
-/// Progress events a snapshot carries (the newest ones).
-pub const SNAPSHOT_PROGRESS_EVENTS: u32 = 20;
 
 /// How much of stderr `llm_job_result` returns, from its end.
 const STDERR_TAIL_BYTES: u64 = 4 * 1024;
@@ -119,126 +117,6 @@ pub struct JobListParams {
 
 fn default_list_limit() -> i64 {
     20
-}
-
-/// A job's state, as callers see and filter it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum JobState {
-    Queued,
-    Running,
-    Completed,
-    Failed,
-    Canceled,
-    /// Its supervisor died without finishing it; partial output is kept.
-    Orphaned,
-}
-
-impl From<JobStatus> for JobState {
-    fn from(status: JobStatus) -> Self {
-        match status {
-            JobStatus::Queued => JobState::Queued,
-            JobStatus::Running => JobState::Running,
-            JobStatus::Completed => JobState::Completed,
-            JobStatus::Failed => JobState::Failed,
-            JobStatus::Canceled => JobState::Canceled,
-            JobStatus::Orphaned => JobState::Orphaned,
-        }
-    }
-}
-
-impl From<JobState> for JobStatus {
-    fn from(state: JobState) -> Self {
-        match state {
-            JobState::Queued => JobStatus::Queued,
-            JobState::Running => JobStatus::Running,
-            JobState::Completed => JobStatus::Completed,
-            JobState::Failed => JobStatus::Failed,
-            JobState::Canceled => JobStatus::Canceled,
-            JobState::Orphaned => JobStatus::Orphaned,
-        }
-    }
-}
-
-/// One progress event of a job.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-pub struct ProgressEvent {
-    /// Strictly increasing per job.
-    pub seq: i64,
-    pub at: String,
-    /// `started`, `thinking`, `tool`, `file`, `writing`, `usage` or `finished`.
-    pub kind: String,
-    pub message: String,
-}
-
-impl From<EventRow> for ProgressEvent {
-    fn from(event: EventRow) -> Self {
-        ProgressEvent {
-            seq: event.seq,
-            at: event.at,
-            kind: event.kind,
-            message: event.message,
-        }
-    }
-}
-
-/// A job as every job-returning tool shows it (mcp-surface.md `JobSnapshot`).
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct JobSnapshot {
-    pub id: String,
-    pub cli: Provider,
-    pub status: JobState,
-    pub correlation_id: String,
-    /// The CLI's own session id, as soon as the run reported it (pass it back as
-    /// `sessionId` to continue the conversation).
-    pub session_id: Option<String>,
-    /// The gateway session (`gw-…`) the job ran on, if any.
-    pub gateway_session_id: Option<String>,
-    pub created_at: String,
-    pub started_at: Option<String>,
-    pub finished_at: Option<String>,
-    /// Run time; null until the job has finished.
-    pub duration_ms: Option<i64>,
-    pub exit_code: Option<i32>,
-    pub error_category: Option<String>,
-    pub error: Option<String>,
-    pub stdout_bytes: i64,
-    pub stderr_bytes: i64,
-    /// The output cap was hit: stored output stops there.
-    pub output_truncated: bool,
-    /// When the CLI last wrote anything.
-    pub last_activity_at: Option<String>,
-    pub stop_reason: Option<String>,
-    /// The newest progress events (at most 20), oldest first.
-    pub progress: Vec<ProgressEvent>,
-}
-
-impl From<JobView> for JobSnapshot {
-    fn from(view: JobView) -> Self {
-        let job = view.job;
-        JobSnapshot {
-            id: job.id,
-            cli: job.cli,
-            status: job.status.into(),
-            correlation_id: job.correlation_id,
-            session_id: job.provider_session_id,
-            gateway_session_id: job.session_id,
-            created_at: job.created_at,
-            started_at: job.started_at,
-            finished_at: job.finished_at,
-            duration_ms: job.duration_ms,
-            exit_code: job.exit_code,
-            error_category: job.error_category,
-            error: job.error,
-            stdout_bytes: job.stdout_bytes,
-            stderr_bytes: job.stderr_bytes,
-            output_truncated: job.output_truncated,
-            last_activity_at: job.last_activity_at,
-            stop_reason: job.stop_reason,
-            progress: view.progress.into_iter().map(ProgressEvent::from).collect(),
-        }
-    }
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -370,7 +248,7 @@ pub async fn result(state: &GatewayState, params: ResultParams) -> Result<Value,
     let store = &state.store;
     refresh(store, &id).await;
     let view = store
-        .job_view(id.clone(), SNAPSHOT_PROGRESS_EVENTS)
+        .job_view(id.clone(), SNAPSHOT_EVENTS)
         .await
         .map_err(|e| store_failure(&id, e))?
         .ok_or_else(|| job_not_found(&id))?;
@@ -435,7 +313,7 @@ pub async fn list(state: &GatewayState, params: JobListParams) -> Result<Value, 
             status: params.status.map(JobStatus::from),
             cli: params.cli,
             limit: u32::try_from(limit).unwrap_or(200),
-            progress_limit: SNAPSHOT_PROGRESS_EVENTS,
+            progress_limit: SNAPSHOT_EVENTS,
         })
         .await
         .map_err(store_error)?;
@@ -649,7 +527,7 @@ async fn row(store: &Store, id: &str) -> Result<JobRow, ToolError> {
 
 async fn snapshot(store: &Store, id: &str) -> Result<JobSnapshot, ToolError> {
     store
-        .job_view(id.to_string(), SNAPSHOT_PROGRESS_EVENTS)
+        .job_view(id.to_string(), SNAPSHOT_EVENTS)
         .await
         .map_err(|e| store_failure(id, e))?
         .map(JobSnapshot::from)

@@ -127,7 +127,7 @@ async fn start_async(jobs: &JobService, admitted: &Admitted) -> Result<CallToolR
     let output = AsyncStartOutput {
         job_id: admitted.job.id.clone(),
         deduped: admitted.deduped,
-        job: JobSnapshot::from_view(&view),
+        job: JobSnapshot::from(view),
         gateway_session_id: admitted.gateway_session.clone(),
     };
     let value = serde_json::to_value(output).map_err(internal)?;
