@@ -5,8 +5,11 @@
 //! `store` (the only module that speaks SQL). `config` and `paths` resolve the settings
 //! every layer reads; `clock` is the one timestamp format.
 
+pub mod cli;
+pub mod client_config;
 pub mod clock;
 pub mod config;
+pub mod doctor;
 pub mod error;
 pub mod exec;
 pub mod jobs;
