@@ -551,3 +551,103 @@ async fn cancel_on_exit_cancels_this_servers_running_jobs_and_only_when_set() {
         assert_no_open_request_of_an_ended_job(&home);
     }
 }
+
+/// A gemini stand-in whose answer is 1 500 characters (`é` then `x`s, multi-byte first).
+fn install_long_answer_gemini(bin: &Path) {
+    let script = r#"#!/bin/sh
+cat >/dev/null
+printf '{"type":"init","session_id":"s-long","model":"auto"}\n'
+printf '{"type":"message","role":"assistant","content":"'
+i=0
+while [ $i -lt 500 ]; do printf '\303\251xx'; i=$((i + 1)); done
+printf '","delta":true}\n'
+printf '{"type":"result","status":"success","stats":{"total_tokens":3,"input_tokens":1,"output_tokens":2}}\n'
+"#;
+    let path = bin.join("gemini");
+    std::fs::write(&path, script).unwrap();
+    let mut perms = std::fs::metadata(&path).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&path, perms).unwrap();
+}
+
+#[tokio::test]
+async fn max_response_chars_cuts_visibly_and_output_format_json_gives_the_raw_stream() {
+    let home = TestHome::new();
+    install_long_answer_gemini(&home.bin_dir());
+    let client = home.connect().await;
+    let result = call(
+        &client,
+        "gemini_request",
+        json!({"prompt": "long", "maxResponseChars": 1000}),
+    )
+    .await;
+    let text = text_of(&result);
+    let s = ok(result);
+    assert_eq!(s["truncated"], true, "{s}");
+    assert_eq!(s["totalChars"], 1500, "{s}");
+    let response = s["response"].as_str().unwrap();
+    assert_eq!(response.chars().count(), 1000);
+    assert!(response.starts_with("éxxéxx"));
+    assert_eq!(text, response);
+    // The whole answer stays readable.
+    let job = s["jobId"].as_str().unwrap().to_string();
+    let full = ok(call(&client, "llm_job_result", json!({"jobId": job})).await);
+    assert_eq!(full["totalChars"], 1500, "{full}");
+
+    let result = call(
+        &client,
+        "gemini_request",
+        json!({"prompt": "long raw", "outputFormat": "json", "maxResponseChars": 1000}),
+    )
+    .await;
+    let text = text_of(&result);
+    let s = ok(result);
+    assert!(
+        text.starts_with(r#"{"type":"init","session_id":"s-long""#),
+        "{text}"
+    );
+    assert_eq!(text.chars().count(), 1000);
+    assert_eq!(s["truncated"], true, "{s}");
+    assert!(s["response"].as_str().unwrap().starts_with("éxx"), "{s}");
+    assert_no_open_request_of_an_ended_job(&home);
+}
+
+#[tokio::test]
+async fn the_deferred_object_has_exactly_the_documented_fields() {
+    let (mut home, _records) = home_with_fakes("");
+    home.set_env("SYNC_DEADLINE_MS", "100");
+    home.set_env(knob::DELAY_MS, "400");
+    let client = home.connect().await;
+    let result = call(&client, "grok_request", json!({"prompt": "slow"})).await;
+    let text = text_of(&result);
+    let s = ok(result);
+    let mut keys: Vec<&str> = s.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "cancelWith",
+            "cli",
+            "collectWith",
+            "correlationId",
+            "gatewaySessionId",
+            "jobId",
+            "message",
+            "pollWith",
+            "sessionId",
+            "status"
+        ]
+    );
+    assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), s);
+    let request: String = db(&home)
+        .query_row("SELECT status FROM requests", [], |r| r.get(0))
+        .unwrap();
+    assert!(matches!(request.as_str(), "deferred" | "completed"));
+    let job = s["jobId"].as_str().unwrap().to_string();
+    wait_for_status(&home, &job, "completed").await;
+    let request: String = db(&home)
+        .query_row("SELECT status FROM requests", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(request, "completed");
+    assert_no_open_request_of_an_ended_job(&home);
+}
