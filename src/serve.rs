@@ -3,6 +3,8 @@
 //!
 //! Exit rules (config-and-cli.md): 0 when stdin closes — also before `initialize`, which
 //! rmcp reports as `ConnectionClosed` — and 0 on SIGTERM/SIGINT after a graceful stop.
+//! With `[jobs] cancel_on_exit = true` both exits first cancel the jobs this server started
+//! that still run (default: they run on, and their answers stay collectable).
 //! Startup failures (bad config, unusable database) are reported by the caller with a
 //! message naming the cause, and a non-zero exit. Only stderr carries logs: stdout is the
 //! MCP channel.
@@ -18,6 +20,9 @@ use tokio::signal::unix::{SignalKind, signal};
 use crate::config::{Backend, Config, LoadedConfig};
 use crate::mcp::{GatewayServer, GatewayState};
 use crate::store::{OpenRole, Privacy, RetentionPolicy, Store, StoreOptions};
+
+/// How long `cancel_on_exit` waits for in-process jobs to record their cancel.
+const EXIT_CANCEL_GRACE: Duration = Duration::from_secs(5);
 
 /// How often the retention sweep runs after the one at startup.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(3600);
@@ -139,7 +144,10 @@ async fn serve_stdio(loaded: LoadedConfig, store: Store) -> Result<(), ServeErro
     };
     tokio::pin!(shutdown);
 
-    let server = GatewayServer::new(GatewayState::new(loaded, store));
+    let cancel_on_exit = loaded.config.jobs.cancel_on_exit;
+    let state = GatewayState::new(loaded, store);
+    let jobs = std::sync::Arc::clone(&state.jobs);
+    let server = GatewayServer::new(state);
     let running = tokio::select! {
         started = server.serve(stdio_pipes()) => match started {
             Ok(running) => running,
@@ -164,6 +172,9 @@ async fn serve_stdio(loaded: LoadedConfig, store: Store) -> Result<(), ServeErro
             tracing::info!(signal, "stopping");
             cancel.cancel();
         }
+    }
+    if cancel_on_exit {
+        jobs.cancel_started_jobs(EXIT_CANCEL_GRACE).await;
     }
     Ok(())
 }

@@ -145,7 +145,6 @@ async fn run_sync(
     admitted: &crate::jobs::Admitted,
 ) -> Result<(), CliError> {
     let job_id = admitted.job.id.clone();
-    let attachment = jobs.attach(&job_id);
     let progress = std::io::stderr().is_terminal();
     let started = std::time::Instant::now();
     let cli = args.cli.key();
@@ -179,11 +178,10 @@ async fn run_sync(
     let job = match end {
         WaitEnd::Ended(job) | WaitEnd::Deadline(job) => job,
         WaitEnd::Interrupted(_) => {
-            if attachment.is_sole() {
-                jobs.cancel(&job_id)
-                    .await
-                    .map_err(|error| CliError::failed(format!("cannot cancel the job: {error}")))?;
-            }
+            // Cancels the job only when no other caller (of any process) is attached to it.
+            jobs.cancel_for_caller(&job_id, &admitted.request_id)
+                .await
+                .map_err(|error| CliError::failed(format!("cannot cancel the job: {error}")))?;
             return Err(CliError::failed(format!(
                 "interrupted: job {job_id} was canceled"
             )));

@@ -397,9 +397,10 @@ pub(crate) async fn admit(
         cli,
         invocation,
         temp_dir,
-        baseline: match session.binding {
+        baseline: match &session.binding {
             SessionBinding::Fresh => BaselineKind::NewSession,
-            _ => BaselineKind::Unknown,
+            SessionBinding::Resume(id) => BaselineKind::Resumed(id.clone()),
+            SessionBinding::ResumeLatest => BaselineKind::Unknown,
         },
         limits: RunLimits {
             idle_timeout_ms,

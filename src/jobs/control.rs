@@ -28,6 +28,24 @@ use crate::store::{ActiveJob, JobRow, JobStatus, Runner, Store, StoreError};
 /// has left its job orphaned. Supervisors heartbeat every 2 s, so 10 s is five missed beats.
 pub const HEARTBEAT_STALE_MS: i64 = 10_000;
 
+/// Hidden, for the integration tests only (not a setting): overrides
+/// [`HEARTBEAT_STALE_MS`] so a test of a killed supervisor need not wait 10 s. Unset, empty
+/// or not a positive number = the default.
+pub const HEARTBEAT_STALE_MS_TEST_VAR: &str = "LLM_GATEWAY_TEST_HEARTBEAT_STALE_MS";
+
+/// The staleness in force: [`HEARTBEAT_STALE_MS`] unless the hidden test variable says
+/// otherwise (read once per process).
+pub fn heartbeat_stale_ms() -> i64 {
+    static STALE: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *STALE.get_or_init(|| {
+        std::env::var(HEARTBEAT_STALE_MS_TEST_VAR)
+            .ok()
+            .and_then(|v| v.parse::<i64>().ok())
+            .filter(|ms| *ms > 0)
+            .unwrap_or(HEARTBEAT_STALE_MS)
+    })
+}
+
 /// The reason an orphaned job carries (jobs.md).
 pub const ORPHAN_REASON: &str = "supervisor exited unexpectedly";
 
@@ -252,11 +270,11 @@ fn runner_gone(
     }
 }
 
-/// True when `at` (ISO-8601) is more than [`HEARTBEAT_STALE_MS`] before `now`. Text that does
+/// True when `at` (ISO-8601) is more than [`heartbeat_stale_ms`] before `now`. Text that does
 /// not parse is no sign of life.
 fn heartbeat_stale(at: &str, now: DateTime<Utc>) -> bool {
     match DateTime::parse_from_rfc3339(at) {
-        Ok(at) => now - at.with_timezone(&Utc) > Duration::milliseconds(HEARTBEAT_STALE_MS),
+        Ok(at) => now - at.with_timezone(&Utc) > Duration::milliseconds(heartbeat_stale_ms()),
         Err(_) => true,
     }
 }
@@ -279,6 +297,15 @@ fn kill_group(pgid: Option<i32>, recorded_start_time: Option<&str>) -> bool {
     }
     // SAFETY: killpg has no memory-safety preconditions; the group was verified just above.
     unsafe { libc::killpg(pgid, libc::SIGKILL) == 0 }
+}
+
+/// After a cancel request: `SIGTERM` to the job's supervisor (if it is still verifiably
+/// that process), so it kills the CLI group now rather than at its next poll of the flag.
+/// Whether a signal was sent.
+pub fn wake_supervisor(store: &Store, job_id: &str) -> Result<bool, StoreError> {
+    Ok(store
+        .get_job_blocking(job_id.to_string())?
+        .is_some_and(|job| signal_supervisor(&job)))
 }
 
 /// `SIGTERM` to a running job's supervisor when it is verifiably still that process. Never to

@@ -48,11 +48,15 @@ const STDERR_TAIL_BYTES: usize = 64 * 1024;
 const MAX_CLAIM_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Which usage baseline the run's running totals are measured against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BaselineKind {
     NewSession,
-    /// A resumed session: no recorded total is available here, so running figures are null
-    /// with warning `usage_baseline_unknown`.
+    /// Resumes this provider session (for a claude `--fork-session`, the parent): its last
+    /// recorded totals are looked up when the run ends (so a run queued behind the previous
+    /// one on the session sees it), `Baseline::Unknown` when none is recorded.
+    Resumed(String),
+    /// A resumed session whose id is not known (the CLI's own "latest"): running figures
+    /// are null with warning `usage_baseline_unknown`.
     Unknown,
 }
 
@@ -287,6 +291,31 @@ struct Sink<'a> {
     parser: Option<Box<dyn StreamParser>>,
     stderr_tail: Vec<u8>,
     leader_pid: Option<u32>,
+    /// The provider session id already written to the row (written again only on change).
+    recorded_session: Option<String>,
+}
+
+impl Sink<'_> {
+    /// Writes the provider session id the moment the parser has it, so a deferred caller
+    /// (and any status read) sees `sessionId` while the job still runs.
+    fn record_session_id(&mut self) {
+        let Some(id) = self.parser.as_ref().and_then(|p| p.session_id()) else {
+            return;
+        };
+        if self.recorded_session.as_deref() == Some(id.as_str()) {
+            return;
+        }
+        match self
+            .shared
+            .store
+            .set_job_provider_session_blocking(self.shared.job_id.to_string(), id.clone())
+        {
+            Ok(_) => self.recorded_session = Some(id),
+            Err(error) => {
+                tracing::warn!(job = %self.shared.job_id, %error, "cannot record the session id")
+            }
+        }
+    }
 }
 
 impl OutputSink for Sink<'_> {
@@ -317,6 +346,7 @@ impl OutputSink for Sink<'_> {
                     }
                     events = feed.events;
                 }
+                self.record_session_id();
             }
             Stream::Stderr => {
                 self.stderr_tail.extend_from_slice(bytes);
@@ -393,16 +423,49 @@ fn run_and_settle(
             parser: Some(new_parser(plan.cli)),
             stderr_tail: Vec::new(),
             leader_pid: None,
+            recorded_session: None,
         };
         let report = exec::run(&spec, &limits, cancel, &mut sink);
         stop.store(true, Ordering::SeqCst);
         (report, sink)
     });
     shared.flush(false);
-    settle(plan, report, sink)
+    let baseline = baseline_of(store, plan);
+    settle(plan, report, sink, baseline)
 }
 
-fn settle(plan: &RunPlan, report: ExecReport, mut sink: Sink<'_>) -> JobCompletion {
+/// The usage baseline of the run (providers.md "Usage is normalised per invocation").
+fn baseline_of(store: &Store, plan: &RunPlan) -> Baseline {
+    match &plan.baseline {
+        BaselineKind::NewSession => Baseline::NewSession,
+        BaselineKind::Unknown => Baseline::Unknown,
+        BaselineKind::Resumed(id) => match store.usage_baseline_blocking(plan.cli, id.clone()) {
+            Ok(Some(u)) => {
+                let n = |v: Option<i64>| v.and_then(|v| u64::try_from(v).ok());
+                Baseline::Known(crate::providers::Usage {
+                    input_tokens: n(u.input_tokens),
+                    output_tokens: n(u.output_tokens),
+                    cache_read_tokens: n(u.cache_read_tokens),
+                    cache_creation_tokens: n(u.cache_creation_tokens),
+                    reasoning_tokens: n(u.reasoning_tokens),
+                    cost_usd: u.cost_usd,
+                })
+            }
+            Ok(None) => Baseline::Unknown,
+            Err(error) => {
+                tracing::warn!(job = %plan.job_id, %error, "cannot read the usage baseline");
+                Baseline::Unknown
+            }
+        },
+    }
+}
+
+fn settle(
+    plan: &RunPlan,
+    report: ExecReport,
+    mut sink: Sink<'_>,
+    baseline: Baseline,
+) -> JobCompletion {
     let export = plan
         .invocation
         .result_file
@@ -412,10 +475,7 @@ fn settle(plan: &RunPlan, report: ExecReport, mut sink: Sink<'_>) -> JobCompleti
     let input = FinishInput {
         exit_code: report.exit.and_then(|e| e.code()),
         stderr_tail: &sink.stderr_tail[tail_start..],
-        baseline: match plan.baseline {
-            BaselineKind::NewSession => Baseline::NewSession,
-            BaselineKind::Unknown => Baseline::Unknown,
-        },
+        baseline,
         export_json: export.as_deref(),
     };
     let outcome = sink.parser.take().map(|parser| parser.finish(&input));

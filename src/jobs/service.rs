@@ -3,8 +3,9 @@
 //!
 //! Owns: the choice of runner per job (supervisor or in-process), the wake-up channel of
 //! each job this server started (a counter bumped on every "progress"/"done" notice, from
-//! the in-process runner or the supervisor's pipe), and the count of this server's callers
-//! attached to each job (an explicit cancel cancels the job only when it is the last one).
+//! the in-process runner or the supervisor's pipe), a caller's explicit cancel (the job is
+//! canceled only when that caller's request row is its only open one, counted in the store
+//! so callers of every server process on the file count), and `[jobs] cancel_on_exit`.
 //! Not here: admission rules (`admission`), the run itself (`runner`), MCP shapes.
 
 use std::collections::HashMap;
@@ -17,9 +18,10 @@ use crate::config::{Backend, Config};
 use crate::exec::CancelToken;
 use crate::models::ModelRegistry;
 use crate::providers::AnyRequest;
-use crate::store::{CancelOutcome, Runner, Store, StoreError};
+use crate::store::{CallerCancel, CancelOutcome, Runner, Store, StoreError};
 
 use super::admission::{self, Admitted, JobError};
+use super::control;
 use super::runner::{self, Notice, RunPlan};
 use super::supervisor;
 
@@ -36,8 +38,6 @@ pub struct JobService {
     models: ModelRegistry,
     store: Store,
     local: Mutex<HashMap<String, Arc<Local>>>,
-    /// This server's callers waiting per job (dedup attaches several to one job).
-    attached: Mutex<HashMap<String, usize>>,
 }
 
 impl JobService {
@@ -47,7 +47,6 @@ impl JobService {
             models,
             store,
             local: Mutex::new(HashMap::new()),
-            attached: Mutex::new(HashMap::new()),
         })
     }
 
@@ -153,57 +152,67 @@ impl JobService {
         self.local_of(job_id).map(|l| l.wake.subscribe())
     }
 
-    /// Counts a caller of this server waiting on `job_id`; the guard uncounts it.
-    pub fn attach(self: &Arc<Self>, job_id: &str) -> Attachment {
-        let mut attached = self.attached_map();
-        *attached.entry(job_id.to_string()).or_insert(0) += 1;
-        Attachment {
-            service: Arc::clone(self),
-            job_id: job_id.to_string(),
-        }
-    }
-
-    fn attached_map(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
-        self.attached.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Requests the job's cancel: a queued job ends at once, a running one is killed by its
-    /// runner (which polls the flag every 250 ms; an in-process run is tripped at once).
-    pub async fn cancel(&self, job_id: &str) -> Result<CancelOutcome, StoreError> {
-        let outcome = self.store.request_cancel(job_id.to_string()).await?;
-        if let Some(local) = self.local_of(job_id)
-            && self.runner() == Runner::InProcess
-        {
-            local.cancel.cancel();
+    /// One caller's explicit cancel (`notifications/cancelled`): the job is canceled only
+    /// when `request_id` is its last open request row, across every server on the file;
+    /// otherwise just that row ends `canceled` and the job runs on. A canceled running
+    /// job's runner is woken at once (in-process token, or `SIGTERM` to its supervisor)
+    /// instead of at its next poll of the flag.
+    pub async fn cancel_for_caller(
+        &self,
+        job_id: &str,
+        request_id: &str,
+    ) -> Result<CallerCancel, StoreError> {
+        let outcome = self
+            .store
+            .cancel_for_request(job_id.to_string(), request_id.to_string())
+            .await?;
+        if outcome == CallerCancel::Job(CancelOutcome::Requested) {
+            self.wake_canceled(job_id).await;
         }
         Ok(outcome)
     }
-}
 
-/// One caller attached to a job (see [`JobService::attach`]).
-pub struct Attachment {
-    service: Arc<JobService>,
-    job_id: String,
-}
-
-impl Attachment {
-    /// Whether this is the only caller of this server waiting on the job.
-    pub fn is_sole(&self) -> bool {
-        self.service
-            .attached_map()
-            .get(&self.job_id)
-            .is_none_or(|n| *n <= 1)
-    }
-}
-
-impl Drop for Attachment {
-    fn drop(&mut self) {
-        let mut map = self.service.attached_map();
-        if let Some(n) = map.get_mut(&self.job_id) {
-            *n -= 1;
-            if *n == 0 {
-                map.remove(&self.job_id);
-            }
+    /// Trips the runner of a job whose cancel flag is set.
+    async fn wake_canceled(&self, job_id: &str) {
+        if let Some(local) = self.local_of(job_id) {
+            local.cancel.cancel();
         }
+        let store = self.store.clone();
+        let job = job_id.to_string();
+        let _ = tokio::task::spawn_blocking(move || control::wake_supervisor(&store, &job)).await;
+    }
+
+    /// `[jobs] cancel_on_exit`: cancels every job this server started that still runs (a
+    /// supervisor gets `SIGTERM` and finishes the job itself), then waits — at most
+    /// `grace` — for the in-process ones to write their terminal state before the process
+    /// exits under them. Jobs other servers started are left alone.
+    pub async fn cancel_started_jobs(&self, grace: Duration) {
+        let started: Vec<(String, Arc<Local>)> = self
+            .local_map()
+            .iter()
+            .map(|(id, local)| (id.clone(), Arc::clone(local)))
+            .collect();
+        let mut waiting = Vec::new();
+        for (job_id, local) in started {
+            match self.store.request_cancel(job_id.clone()).await {
+                Ok(CancelOutcome::Requested) => {
+                    self.wake_canceled(&job_id).await;
+                    waiting.push(local.wake.subscribe());
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(job = %job_id, %error, "cannot cancel at exit"),
+            }
+            tracing::info!(job = %job_id, "canceled at exit (cancel_on_exit)");
+        }
+        if self.runner() != Runner::InProcess {
+            return;
+        }
+        let all_done = async {
+            for mut wake in waiting {
+                // The sender is dropped once the runner reported Done.
+                while wake.changed().await.is_ok() {}
+            }
+        };
+        let _ = tokio::time::timeout(grace, all_done).await;
     }
 }

@@ -4,10 +4,11 @@
 //! Thin: parse the typed request, hand it to [`JobService`], and shape what comes back —
 //! the sync result, the deferred object, the async start, or the structured error of
 //! mcp-surface.md. While a sync call waits, new progress events go out as
-//! `notifications/progress` when the call carried a progress token (sent from a spawned
-//! task, so a slow client never blocks the wait). Only an explicit `notifications/cancelled`
+//! `notifications/progress` when the call carried a progress token (sent in order from
+//! one spawned task per wait, so a slow client never blocks the wait). Only an explicit `notifications/cancelled`
 //! for this request ends the wait early (see [`ExplicitCancels`]); it cancels the job only
-//! when no other caller of this server is attached to it.
+//! when no other caller — of any server on the database — still has an open request on it
+//! (otherwise only this caller's row ends `canceled`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -142,18 +143,25 @@ async fn run_sync(
     context: &RequestContext<RoleServer>,
 ) -> Result<CallToolResult, JobError> {
     let job_id = admitted.job.id.clone();
-    let attachment = jobs.attach(&job_id);
     let explicit = cancels.register(context.id.clone());
-    let token = context.meta.get_progress_token();
-    let peer = context.peer.clone();
+    // One forwarding task per wait: notifications leave in event order, and a slow client
+    // never blocks the wait (the channel is unbounded; events are throttled upstream).
+    let progress = context.meta.get_progress_token().map(|token| {
+        let (sender, mut receiver) =
+            tokio::sync::mpsc::unbounded_channel::<ProgressNotificationParam>();
+        let peer = context.peer.clone();
+        tokio::spawn(async move {
+            while let Some(param) = receiver.recv().await {
+                let _ = peer.notify_progress(param).await;
+            }
+        });
+        (token, sender)
+    });
     let on_event = |event: &crate::store::EventRow| {
-        if let Some(token) = &token {
+        if let Some((token, sender)) = &progress {
             let mut param = ProgressNotificationParam::new(token.clone(), event.seq as f64);
             param.message = Some(format!("{}: {}", event.kind, event.message));
-            let peer = peer.clone();
-            tokio::spawn(async move {
-                let _ = peer.notify_progress(param).await;
-            });
+            let _ = sender.send(param);
         }
     };
     let options = WaitOptions {
@@ -181,9 +189,9 @@ async fn run_sync(
             Ok(deferred(provider, admitted, &job))
         }
         WaitEnd::Interrupted(job) => {
-            if attachment.is_sole() {
-                jobs.cancel(&job_id).await.map_err(internal)?;
-            }
+            jobs.cancel_for_caller(&job_id, &admitted.request_id)
+                .await
+                .map_err(internal)?;
             let mut error = JobError::new(
                 crate::error::ErrorCategory::Canceled,
                 "The request was canceled by the client",

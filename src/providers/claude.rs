@@ -608,6 +608,10 @@ impl LineHandler for ClaudeHandler {
         parsed
     }
 
+    fn session_id(&self) -> Option<&str> {
+        self.session_id.as_deref()
+    }
+
     fn classify(&self, text: &str, _exit_code: Option<i32>) -> Option<ErrorKind> {
         const RULES: [(&str, ErrorKind); 12] = [
             (

@@ -531,6 +531,10 @@ impl LineHandler for CodexHandler {
         }
     }
 
+    fn session_id(&self) -> Option<&str> {
+        self.thread_id.as_deref()
+    }
+
     fn classify(&self, text: &str, _exit_code: Option<i32>) -> Option<ErrorKind> {
         const RULES: [(&str, ErrorKind); 9] = [
             ("unexpected argument", ErrorKind::BadFlag),

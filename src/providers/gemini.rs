@@ -407,6 +407,10 @@ impl LineHandler for GeminiHandler {
         parsed
     }
 
+    fn session_id(&self) -> Option<&str> {
+        self.session_id.as_deref()
+    }
+
     fn classify(&self, text: &str, exit_code: Option<i32>) -> Option<ErrorKind> {
         let has = |needle: &str| text.contains(needle);
         if has("API key not valid") || has("API_KEY_INVALID") {

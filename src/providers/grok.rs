@@ -480,6 +480,10 @@ impl LineHandler for GrokHandler {
         parsed
     }
 
+    fn session_id(&self) -> Option<&str> {
+        self.session_id.as_deref()
+    }
+
     fn classify(&self, text: &str, exit_code: Option<i32>) -> Option<ErrorKind> {
         // An unknown --resume id makes grok try a remote restore, which fails with an
         // authentication message: that is an unknown session, never an auth error.

@@ -101,6 +101,10 @@ pub trait StreamParser: Send {
     fn feed(&mut self, chunk: &[u8]) -> Feed;
     /// Ends the stream: flushes a trailing partial line and decides the outcome.
     fn finish(self: Box<Self>, input: &FinishInput<'_>) -> Outcome;
+    /// The CLI's own session id as soon as the stream revealed it (claude's `init`, codex's
+    /// `thread.started`, gemini's `init`, vibe's entries), so a runner can record it while
+    /// the job still runs. `None` until then (grok reports it only in its `end` line).
+    fn session_id(&self) -> Option<String>;
 }
 
 /// Whether a line resets the idle timer.
@@ -157,6 +161,10 @@ pub trait LineHandler: Send {
     /// for this CLI's known failures. `None` = not recognised (the shared auth pattern and a
     /// generic failure come next).
     fn classify(&self, text: &str, exit_code: Option<i32>) -> Option<ErrorKind>;
+    /// The session id the lines seen so far revealed (see [`StreamParser::session_id`]).
+    fn session_id(&self) -> Option<&str> {
+        None
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -288,6 +296,10 @@ impl<H: LineHandler> StreamParser for LineParser<H> {
         });
         outcome.events = self.sink.drain();
         outcome
+    }
+
+    fn session_id(&self) -> Option<String> {
+        self.handler.session_id().map(str::to_string)
     }
 }
 

@@ -352,6 +352,10 @@ impl LineHandler for VibeHandler {
         parsed
     }
 
+    fn session_id(&self) -> Option<&str> {
+        self.session_id.as_deref()
+    }
+
     fn classify(&self, text: &str, exit_code: Option<i32>) -> Option<ErrorKind> {
         let has = |needle: &str| text.contains(needle);
         if has("Missing MISTRAL_API_KEY") {

@@ -81,9 +81,9 @@ mod types;
 pub use approvals::{ApprovalRow, NewApproval};
 pub use error::StoreError;
 pub use jobs::{
-    ActiveJob, Admission, CancelOutcome, Claim, ClaimLimits, DedupPolicy, JobCompletion, JobCounts,
-    JobFilter, JobLiveness, JobRow, JobView, NewJob, QUEUED_LIVENESS_MS, ResponseWindow,
-    SessionBinding, SupervisorId, WaitReason,
+    ActiveJob, Admission, CallerCancel, CancelOutcome, Claim, ClaimLimits, DedupPolicy,
+    JobCompletion, JobCounts, JobFilter, JobLiveness, JobRow, JobView, NewJob, QUEUED_LIVENESS_MS,
+    ResponseWindow, SessionBinding, SupervisorId, WaitReason,
 };
 pub use migrations::{SCHEMA_VERSION, SUPERVISOR_MIN_VERSION};
 pub use output::{

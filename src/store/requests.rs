@@ -302,6 +302,16 @@ pub(crate) fn complete_for_job(
     complete_where(conn, cx, "job_id", job_id, outcome)
 }
 
+/// Completes the row `id` with `outcome` if it is still open; returns whether it was.
+pub(crate) fn complete_one(
+    conn: &Connection,
+    cx: &Cx,
+    id: &str,
+    outcome: &Outcome<'_>,
+) -> Result<bool, StoreError> {
+    Ok(complete_where(conn, cx, "id", id, outcome)? > 0)
+}
+
 /// Completes one row if it is still open.
 fn complete(
     conn: &Connection,

@@ -8,7 +8,7 @@
 use chrono::{Duration, Utc};
 use rusqlite::{Connection, params};
 
-use super::{CancelOutcome, JobCompletion, JobStatus, status_of};
+use super::{CallerCancel, CancelOutcome, JobCompletion, JobStatus, status_of};
 use crate::clock::{now_iso, to_iso};
 use crate::store::requests::{self, Outcome};
 use crate::store::sessions::{self, SessionUse};
@@ -47,6 +47,58 @@ pub(crate) fn request_cancel(
         }
         other => Ok(CancelOutcome::AlreadyFinished(other)),
     }
+}
+
+/// The open (`started`/`deferred`) request rows attached to `job_id`: its callers, in
+/// every server process on this file, that still wait for (or will collect) its answer.
+pub(crate) fn open_requests(
+    conn: &Connection,
+    _cx: &Cx,
+    job_id: String,
+) -> Result<i64, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT count(*) FROM requests \
+             WHERE job_id = ?1 AND status IN ('started', 'deferred')",
+        )?
+        .query_row([job_id], |r| r.get(0))?)
+}
+
+/// One caller's explicit cancel, decided in one transaction so two callers cancelling at
+/// once cannot both leave the job running: when no other open request row shares the job,
+/// the job's cancel is requested ([`request_cancel`]); otherwise only `request_id`'s row
+/// is completed `canceled` and the job runs on for the others.
+pub(crate) fn cancel_for_request(
+    conn: &Connection,
+    cx: &Cx,
+    job_id: String,
+    request_id: String,
+) -> Result<CallerCancel, StoreError> {
+    let others: i64 = conn
+        .prepare_cached(
+            "SELECT count(*) FROM requests \
+             WHERE job_id = ?1 AND id != ?2 AND status IN ('started', 'deferred')",
+        )?
+        .query_row(params![job_id, request_id], |r| r.get(0))?;
+    if others == 0 {
+        return Ok(CallerCancel::Job(request_cancel(conn, cx, job_id)?));
+    }
+    let now = now_iso();
+    let outcome = Outcome {
+        status: crate::store::types::RequestStatus::Canceled,
+        finished_at: &now,
+        exit_code: None,
+        error_category: Some("canceled"),
+        error_message: Some("canceled by the caller; the job runs on for its other callers"),
+        response: None,
+        provider_session_id: None,
+        stop_reason: None,
+        model: None,
+        usage: crate::store::Usage::default(),
+        warnings: &[],
+    };
+    requests::complete_one(conn, cx, &request_id, &outcome)?;
+    Ok(CallerCancel::Detached { others })
 }
 
 /// The terminal write (first one wins; a later one returns `false` and changes nothing):
@@ -170,6 +222,17 @@ impl Store {
         /// Cancels a queued job at once, or flags a running one for its runner to kill.
         write fn request_cancel / request_cancel_blocking(job_id: String) -> CancelOutcome
             = request_cancel;
+
+        /// How many open (`started`/`deferred`) request rows the job has.
+        read fn open_requests_for_job / open_requests_for_job_blocking(job_id: String) -> i64
+            = open_requests;
+
+        /// One caller's explicit cancel: cancels the job when that caller's row is its only
+        /// open one, else completes just that row `canceled` (see [`CallerCancel`]).
+        write fn cancel_for_request / cancel_for_request_blocking(
+            job_id: String,
+            request_id: String,
+        ) -> CallerCancel = cancel_for_request;
 
         /// The terminal write: job outcome + completion of every attached request row +
         /// session binding, in one transaction. First terminal write wins: `false` (and no

@@ -165,6 +165,16 @@ pub enum CancelOutcome {
     NotFound,
 }
 
+/// The answer of [`Store::cancel_for_request`]: what one caller's explicit cancel did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum CallerCancel {
+    /// This caller was the job's only open request: the job's cancel was requested.
+    Job(CancelOutcome),
+    /// Other callers still wait on the job (`others` open request rows): only this
+    /// caller's row was completed `canceled`; the job runs on.
+    Detached { others: i64 },
+}
+
 /// Binds a gateway session to the outcome of the job that ran on it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionBinding {

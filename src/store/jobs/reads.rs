@@ -14,7 +14,7 @@ use crate::providers::Provider;
 use crate::store::output;
 use crate::store::query::ListQuery;
 use crate::store::types::{parse_col, sql_int};
-use crate::store::{Cx, Store, StoreError};
+use crate::store::{Cx, Store, StoreError, Usage};
 
 pub(crate) fn get_op(
     conn: &Connection,
@@ -153,10 +153,61 @@ pub(crate) fn read_response(
     }))
 }
 
+/// The running totals a provider session stood at after its last recorded run: the sum of
+/// the per-invocation figures of every ended job of `cli` on that session that reported
+/// usage (running totals telescope: each run stored its total minus the one before). A
+/// figure is `None` when any of those jobs lacks it (the chain is broken); the whole answer
+/// is `None` when no such job is recorded (providers.md: "Usage is normalised per
+/// invocation").
+pub(crate) fn usage_baseline(
+    conn: &Connection,
+    _cx: &Cx,
+    cli: Provider,
+    provider_session_id: String,
+) -> Result<Option<Usage>, StoreError> {
+    let row = conn
+        .prepare_cached(
+            "SELECT count(*), \
+                 CASE WHEN count(input_tokens) = count(*) THEN sum(input_tokens) END, \
+                 CASE WHEN count(output_tokens) = count(*) THEN sum(output_tokens) END, \
+                 CASE WHEN count(cache_read_tokens) = count(*) THEN sum(cache_read_tokens) END, \
+                 CASE WHEN count(cache_creation_tokens) = count(*) \
+                      THEN sum(cache_creation_tokens) END, \
+                 CASE WHEN count(reasoning_tokens) = count(*) THEN sum(reasoning_tokens) END, \
+                 CASE WHEN count(cost_usd) = count(*) THEN sum(cost_usd) END \
+             FROM jobs \
+             WHERE cli = ?1 AND provider_session_id = ?2 \
+               AND status NOT IN ('queued', 'running') \
+               AND coalesce(input_tokens, output_tokens, cache_read_tokens, \
+                            cache_creation_tokens, reasoning_tokens, cost_usd) IS NOT NULL",
+        )?
+        .query_row(params![cli.key(), provider_session_id], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                Usage {
+                    input_tokens: r.get(1)?,
+                    output_tokens: r.get(2)?,
+                    cache_read_tokens: r.get(3)?,
+                    cache_creation_tokens: r.get(4)?,
+                    reasoning_tokens: r.get(5)?,
+                    cost_usd: r.get(6)?,
+                },
+            ))
+        })?;
+    Ok((row.0 > 0).then_some(row.1))
+}
+
 impl Store {
     store_ops! {
         /// One job, without its answer text.
         read fn get_job / get_job_blocking(job_id: String) -> Option<JobRow> = get_op;
+
+        /// The running totals a provider session stood at after its last recorded run
+        /// (`None`: nothing recorded) — the usage baseline of a run that resumes it.
+        read fn usage_baseline / usage_baseline_blocking(
+            cli: Provider,
+            provider_session_id: String,
+        ) -> Option<Usage> = usage_baseline;
 
         /// One job with its newest `progress_limit` events (a `JobSnapshot`'s data).
         read fn job_view / job_view_blocking(job_id: String, progress_limit: u32)
