@@ -398,15 +398,23 @@ pub struct GateInput<'a> {
     pub native_resume: bool,
 }
 
-/// For an `mcp_managed` request: score it, record the decision, and either pin an approved
-/// claude request (returning the record; the caller sets `BuildContext::pin_permission_mode`)
-/// or stop it with [`GateError::Denied`]. `Ok(None)` for `legacy` requests, untouched.
+/// An approved `mcp_managed` request: its record and the pinned request to build (the
+/// caller also sets `BuildContext::pin_permission_mode`).
+#[derive(Debug, Clone)]
+pub struct Approved {
+    pub row: ApprovalRow,
+    pub request: AnyRequest,
+}
+
+/// For an `mcp_managed` request: score it, record the decision, and either return the
+/// approved, pinned request or stop it with [`GateError::Denied`]. `Ok(None)` for `legacy`
+/// requests, which run as given.
 pub async fn gate(
     store: &Store,
     config: &Config,
-    request: &mut AnyRequest,
+    request: &AnyRequest,
     input: GateInput<'_>,
-) -> Result<Option<ApprovalRow>, GateError> {
+) -> Result<Option<Approved>, GateError> {
     let common = request.common();
     if common.approval_strategy != ApprovalStrategy::McpManaged {
         return Ok(None);
@@ -446,8 +454,21 @@ pub async fn gate(
     if !decision.approved {
         return Err(GateError::Denied(Box::new(row)));
     }
-    pin_claude(claude, allow_bypass);
-    Ok(Some(row))
+    let mut pinned = claude.clone();
+    pin_claude(&mut pinned, allow_bypass);
+    Ok(Some(Approved {
+        row,
+        request: AnyRequest::Claude(pinned),
+    }))
+}
+
+impl From<GateError> for crate::jobs::JobError {
+    fn from(error: GateError) -> Self {
+        let mut out =
+            crate::jobs::JobError::new(error.category(), error.message(), error.remediation());
+        out.approval = error.record().map(Box::new);
+        out
+    }
 }
 
 #[cfg(test)]
