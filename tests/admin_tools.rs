@@ -254,3 +254,47 @@ async fn llm_request_result_returns_the_row_and_the_prompt_only_when_asked() {
     .await;
     assert_eq!(bad.is_error, Some(true));
 }
+
+#[tokio::test]
+async fn cli_upgrade_real_run_is_killed_as_a_group_at_timeout_ms() {
+    let home = TestHome::with_config("[admin]\nallow_cli_upgrade = true\n");
+    let pid_file = home.root().join("grandchild.pid");
+    let script = home.bin_dir().join("npm");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nsleep 1000 &\necho $! > '{}'\nsleep 1000\n",
+            pid_file.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let client = home.connect().await;
+    let tools = client.list_all_tools().await.unwrap();
+    let arguments = json!({"cli": "grok", "dryRun": false, "timeoutMs": 30000});
+    let request = rmcp::model::CallToolRequestParams::new("cli_upgrade")
+        .with_arguments(arguments.as_object().unwrap().clone());
+    // 30 s is the smallest timeoutMs; allow the kill grace on top.
+    let result = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        client.call_tool(request),
+    )
+    .await
+    .expect("cli_upgrade returned after its timeout")
+    .expect("cli_upgrade answered");
+    let tool = tools.iter().find(|t| t.name == "cli_upgrade").unwrap();
+    assert_matches_output_schema(tool, &result);
+    let s = ok(result);
+    assert_eq!(s["run"]["timedOut"], true, "{s}");
+    assert_eq!(s["run"]["success"], false);
+    assert!(s["message"].as_str().unwrap().contains("killed"));
+    let grandchild: u32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        fake_cli::wait_until_dead(grandchild, std::time::Duration::from_secs(5)),
+        "the upgrade's grandchild survived the group kill"
+    );
+}
