@@ -16,6 +16,7 @@ pub mod jobs;
 pub mod mcp;
 pub mod models;
 pub mod paths;
+pub mod policy;
 pub mod providers;
 pub mod serve;
 pub mod store;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::{TestHome, WAIT, assert_matches_output_schema, call, ok};
 use serde_json::json;
 
-const FOUNDATION_TOOLS: [&str; 8] = [
+const FOUNDATION_TOOLS: [&str; 11] = [
     "session_create",
     "session_list",
     "session_get",
@@ -19,15 +19,19 @@ const FOUNDATION_TOOLS: [&str; 8] = [
     "session_clear_all",
     "list_models",
     "llm_process_health",
+    "cli_versions",
+    "cli_upgrade",
+    "approval_list",
 ];
 
 /// Registered with the default `sqlite` backend (tests/job_tools.rs covers them).
-const JOB_TOOLS: [&str; 5] = [
+const JOB_TOOLS: [&str; 6] = [
     "llm_job_status",
     "llm_job_watch",
     "llm_job_result",
     "llm_job_cancel",
     "llm_job_list",
+    "llm_request_result",
 ];
 
 #[tokio::test]
@@ -95,11 +99,12 @@ async fn tools_list_has_object_schemas_annotations_and_output_schemas() {
             "{} idempotentHint",
             tool.name
         );
-        // The request tools drive an external CLI (and its network); nothing else does.
+        // The request tools drive an external CLI (and its network), and cli_upgrade a
+        // package manager; nothing else does.
         let is_request = request_tools.iter().any(|r| r == tool.name.as_ref());
         assert_eq!(
             annotations.open_world_hint,
-            Some(is_request),
+            Some(is_request || tool.name == "cli_upgrade"),
             "{} openWorldHint",
             tool.name
         );

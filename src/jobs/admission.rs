@@ -43,6 +43,8 @@ pub struct JobError {
     pub exit_code: Option<i32>,
     /// The CLI's own session id, when the run reported one.
     pub session_id: Option<String>,
+    /// The approval record of an `approval_denied` error (policy.md).
+    pub approval: Option<Box<Value>>,
 }
 
 impl JobError {
@@ -58,6 +60,7 @@ impl JobError {
             job_id: None,
             exit_code: None,
             session_id: None,
+            approval: None,
         }
     }
 
@@ -224,6 +227,7 @@ pub(crate) async fn admit(
         .into_iter()
         .map(pv)
         .collect();
+    warnings.extend(crate::policy::integrity::request_warning(&request));
     let common = request.common();
     let model = svc.models().resolve(cli, common.model).model;
 
@@ -305,7 +309,16 @@ pub(crate) async fn admit(
             )
         })
         .collect();
-    let invocation: Invocation = request.build(&ctx).map_err(JobError::from_validation)?;
+    // mcp_managed approvals: decided and recorded before anything exists (policy.md).
+    let gate = crate::policy::approval::GateInput {
+        correlation_id: &correlation_id,
+        native_resume: session.upsert_native.is_some()
+            || session.binding == SessionBinding::ResumeLatest,
+    };
+    let approved = crate::policy::approval::gate(svc.store(), config, &request, gate).await?;
+    ctx.pin_permission_mode = approved.is_some();
+    let to_build = approved.as_ref().map_or(&request, |a| &a.request);
+    let invocation: Invocation = to_build.build(&ctx).map_err(JobError::from_validation)?;
     for w in &invocation.warnings {
         if !warnings.iter().any(|x| x.code == w.code) {
             warnings.push(pv(w.clone()));
@@ -367,6 +380,7 @@ pub(crate) async fn admit(
         .stable_prefix_tokens
         .and_then(|t| i64::try_from(t).ok());
     new_request.warnings = warnings.clone();
+    new_request.approval_decision = approved.map(|a| a.row.status.as_str().to_string());
     let dedup = DedupPolicy {
         window_ms: config.persistence.dedup_window_ms,
         session_bound: gateway_session.is_some()

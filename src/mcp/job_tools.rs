@@ -559,7 +559,7 @@ fn job_not_found(id: &str) -> ToolError {
     )
 }
 
-fn in_range(field: &str, value: i64, (min, max): (i64, i64)) -> Result<u64, ToolError> {
+pub(super) fn in_range(field: &str, value: i64, (min, max): (i64, i64)) -> Result<u64, ToolError> {
     if value < min || value > max {
         return Err(ToolError::invalid_input(
             format!("Invalid {field}: {value} is out of range ({min}..={max})"),

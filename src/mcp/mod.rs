@@ -6,6 +6,7 @@
 //! live below this layer.
 
 mod admin_tools;
+mod approval_tools;
 mod job_tools;
 mod params;
 pub mod registry;
@@ -133,6 +134,18 @@ impl GatewayServer {
             }
             ToolId::JobList => {
                 job_tools::list(state, params::parse(name, schema, arguments)?).await
+            }
+            ToolId::CliVersions => {
+                admin_tools::cli_versions(state, params::parse(name, schema, arguments)?).await
+            }
+            ToolId::CliUpgrade => {
+                admin_tools::cli_upgrade(state, params::parse(name, schema, arguments)?).await
+            }
+            ToolId::ApprovalList => {
+                approval_tools::list(state, params::parse(name, schema, arguments)?).await
+            }
+            ToolId::LlmRequestResult => {
+                admin_tools::request_result(state, params::parse(name, schema, arguments)?).await
             }
             ToolId::Request(_) | ToolId::RequestAsync(_) => Err(ToolError::internal(
                 "request tools are served by call_tool directly",
@@ -273,7 +286,8 @@ fn instructions(tools: &[ToolEntry], mode: PersistenceMode) -> String {
     );
     lines.push(
         "list_models shows model names and aliases; llm_process_health shows limits, running \
-         jobs and persistence."
+         jobs and persistence; cli_versions and cli_upgrade check and upgrade the CLIs; \
+         approval_list shows mcp_managed approval decisions."
             .to_string(),
     );
     if mode == PersistenceMode::Off {

@@ -11,7 +11,11 @@ use rmcp::handler::server::common::{schema_for_input, schema_for_output};
 use rmcp::model::{JsonObject, Tool, ToolAnnotations};
 use schemars::JsonSchema;
 
-use super::admin_tools::{HealthOutput, ListModelsOutput, ListModelsParams, NoParams};
+use super::admin_tools::{
+    CliUpgradeOutput, CliUpgradeParams, CliVersionsOutput, CliVersionsParams, HealthOutput,
+    ListModelsOutput, ListModelsParams, NoParams, RequestResultOutput, RequestResultParams,
+};
+use super::approval_tools::{ApprovalListOutput, ApprovalListParams};
 use super::job_tools::{
     CancelOutput, JobIdParams, JobListOutput, JobListParams, JobOutput, JobResultOutput,
     ResultParams, WatchParams,
@@ -40,6 +44,11 @@ pub enum ToolId {
     JobResult,
     JobCancel,
     JobList,
+    CliVersions,
+    CliUpgrade,
+    ApprovalList,
+    /// `llm_request_result` (the flight recorder; not `llm_job_result`).
+    LlmRequestResult,
     /// `<p>_request`.
     Request(Provider),
     /// `<p>_request_async`.
@@ -414,6 +423,65 @@ fn fixed_tools() -> Vec<(Availability, ToolEntry)> {
                 "List recent jobs, newest first (limit 1..200, default 20), optionally only one \
                  status or one CLI, each as a snapshot with its newest progress events. Use it \
                  to find a jobId again.",
+                READ_ONLY,
+            ),
+        ),
+        (
+            Availability::Always,
+            define::<CliVersionsParams, CliVersionsOutput>(
+                ToolId::CliVersions,
+                "cli_versions",
+                "CLI versions",
+                "Report, per CLI (or one), whether its binary is installed, its path, the \
+                 version `<bin> --version` prints (5 s limit each, probed concurrently), the \
+                 version the gateway was tested against, and whether the installed one is \
+                 compatible (the tested version or newer within the same major version).",
+                READ_ONLY,
+            ),
+        ),
+        (
+            Availability::Always,
+            define::<CliUpgradeParams, CliUpgradeOutput>(
+                ToolId::CliUpgrade,
+                "cli_upgrade",
+                "Upgrade a CLI",
+                "Plan (dryRun: true, the default) or run the upgrade of one CLI to target \
+                 (default latest) with its install command (npm install -g …, uv tool install \
+                 for vibe). A real run needs `[admin] allow_cli_upgrade = true` in config.toml \
+                 and is killed with its process group after timeoutMs (30000..3600000, default \
+                 600000); the result reports the versions before and after.",
+                Hints {
+                    read_only: false,
+                    destructive: true,
+                    idempotent: false,
+                    open_world: true,
+                },
+            ),
+        ),
+        (
+            Availability::Always,
+            define::<ApprovalListParams, ApprovalListOutput>(
+                ToolId::ApprovalList,
+                "approval_list",
+                "List approval decisions",
+                "List recent approvalStrategy mcp_managed decisions, newest first (limit \
+                 1..500, default 50), optionally of one CLI: status, policy, score, threshold, \
+                 reasons, requested MCP servers, whether a bypass was asked for, and the \
+                 prompt's SHA-256 (never its text).",
+                READ_ONLY,
+            ),
+        ),
+        (
+            Availability::WithPersistence,
+            define::<RequestResultParams, RequestResultOutput>(
+                ToolId::LlmRequestResult,
+                "llm_request_result",
+                "Flight-recorder row of a request",
+                "Show the flight-recorder row of a past request by its correlationId (the \
+                 newest when several share it): status, model, timings, exit code, error, \
+                 tokens, cost, sessions, job id, warnings, approval decision and the recorded \
+                 response cut at maxChars (default 200000). The prompt is included only with \
+                 includePrompt: true.",
                 READ_ONLY,
             ),
         ),

@@ -85,6 +85,9 @@ fn tool_error(error: JobError, cli: Provider, correlation_id: &str) -> ToolError
     if let Some(session) = error.session_id {
         out.details.insert("sessionId".into(), json!(session));
     }
+    if let Some(approval) = error.approval {
+        out.details.insert("approval".into(), *approval);
+    }
     out
 }
 
