@@ -20,7 +20,7 @@ use serde_json::{Map, Value, json};
 
 use super::{CliError, print_json};
 use crate::config::LoadedConfig;
-use crate::jobs::{JobError, JobService, WaitEnd, WaitOptions, wait};
+use crate::jobs::{JobError, JobService, WaitEnd, WaitOptions, answer, wait};
 use crate::models::ModelRegistry;
 use crate::providers::{AnyRequest, Provider};
 use crate::store::{JobStatus, Runner};
@@ -190,40 +190,13 @@ async fn run_sync(
     if job.status != JobStatus::Completed {
         return Err(job_error(JobError::from_job(&job)));
     }
-    let window = jobs
-        .store()
-        .read_response(job.id.clone(), 0, admitted.max_response_chars)
+    let answer = answer::collect(jobs.store(), admitted, &job)
         .await
         .map_err(|error| CliError::failed(format!("the job store failed: {error}")))?;
-    let (answer, total_chars) = match window {
-        Some(w) => (w.text.unwrap_or_default(), w.total_chars),
-        None => (String::new(), 0),
-    };
     if args.json {
-        let u = &job.usage;
-        return print_json(&json!({
-            "response": answer,
-            "cli": cli,
-            "model": job.model,
-            "correlationId": admitted.correlation_id,
-            "jobId": job.id,
-            "deduped": admitted.deduped,
-            "sessionId": job.provider_session_id,
-            "gatewaySessionId": job.session_id,
-            "durationMs": job.duration_ms,
-            "exitCode": job.exit_code,
-            "stopReason": job.stop_reason,
-            "inputTokens": u.input_tokens,
-            "outputTokens": u.output_tokens,
-            "cacheReadTokens": u.cache_read_tokens,
-            "cacheCreationTokens": u.cache_creation_tokens,
-            "reasoningTokens": u.reasoning_tokens,
-            "costUsd": u.cost_usd,
-            "truncated": u64::try_from(total_chars).unwrap_or(0) > admitted.max_response_chars,
-            "totalChars": total_chars,
-            "warnings": job.warnings,
-        }));
+        return print_json(&answer.structured);
     }
+    let answer = answer.text;
     let mut stdout = std::io::stdout().lock();
     let _ = write!(stdout, "{answer}");
     if !answer.ends_with('\n') {

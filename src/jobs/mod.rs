@@ -10,6 +10,7 @@
 //! adapters), `exec` (processes) and `store` (the only SQL). Nothing here speaks MCP.
 
 pub mod admission;
+pub mod answer;
 pub mod control;
 pub mod request_key;
 pub mod runner;

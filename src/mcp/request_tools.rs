@@ -23,10 +23,10 @@ use tokio::sync::Notify;
 
 use super::result::{ToolError, structured_success};
 use super::snapshot::{JobSnapshot, SNAPSHOT_EVENTS};
-use crate::jobs::{Admitted, JobError, JobService, WaitEnd, WaitOptions, wait};
+use crate::jobs::{Admitted, JobError, JobService, WaitEnd, WaitOptions, answer, wait};
 use crate::providers::request::OutputFormat;
 use crate::providers::{AnyRequest, Provider};
-use crate::store::{JobRow, JobStatus, Stream, Warning};
+use crate::store::{JobRow, JobStatus, Stream};
 
 /// The requests whose client sent `notifications/cancelled`, as rmcp's `on_cancelled`
 /// reports them. rmcp also trips each request's cancellation token when the connection
@@ -183,7 +183,7 @@ async fn run_sync(
     .await;
     cancels.unregister(&context.id);
     match end.map_err(internal)? {
-        WaitEnd::Ended(job) => finished(jobs, provider, admitted, &job).await,
+        WaitEnd::Ended(job) => finished(jobs, admitted, &job).await,
         WaitEnd::Deadline(job) => {
             jobs.store()
                 .mark_request_deferred(admitted.request_id.clone())
@@ -231,7 +231,6 @@ fn deferred(provider: Provider, admitted: &Admitted, job: &JobRow) -> CallToolRe
 
 async fn finished(
     jobs: &JobService,
-    provider: Provider,
     admitted: &Admitted,
     job: &JobRow,
 ) -> Result<CallToolResult, JobError> {
@@ -239,18 +238,11 @@ async fn finished(
         return Err(JobError::from_job(job));
     }
     let max = admitted.max_response_chars;
-    let window = jobs
-        .store()
-        .read_response(job.id.clone(), 0, max)
+    let answer = answer::collect(jobs.store(), admitted, job)
         .await
         .map_err(internal)?;
-    let (answer, total_chars) = match &window {
-        Some(w) => (w.text.clone().unwrap_or_default(), w.total_chars),
-        None => (String::new(), 0),
-    };
-    let truncated = u64::try_from(total_chars).unwrap_or(0) > max;
     let text = match admitted.output_format {
-        OutputFormat::Text => answer.clone(),
+        OutputFormat::Text => answer.text,
         OutputFormat::Json => {
             // Raw NDJSON, also cut at maxResponseChars (4 bytes per char at most).
             let raw = jobs
@@ -264,35 +256,7 @@ async fn finished(
                 .collect()
         }
     };
-    let mut warnings: Vec<Warning> = job.warnings.clone();
-    for w in &admitted.warnings {
-        if !warnings.iter().any(|x| x.code == w.code) {
-            warnings.push(w.clone());
-        }
-    }
-    let u = &job.usage;
-    let value = json!({
-        "response": answer,
-        "cli": provider.key(),
-        "model": job.model,
-        "correlationId": admitted.correlation_id,
-        "jobId": job.id,
-        "deduped": admitted.deduped,
-        "sessionId": job.provider_session_id,
-        "gatewaySessionId": job.session_id,
-        "durationMs": job.duration_ms,
-        "exitCode": job.exit_code,
-        "stopReason": job.stop_reason,
-        "inputTokens": u.input_tokens,
-        "outputTokens": u.output_tokens,
-        "cacheReadTokens": u.cache_read_tokens,
-        "cacheCreationTokens": u.cache_creation_tokens,
-        "reasoningTokens": u.reasoning_tokens,
-        "costUsd": u.cost_usd,
-        "truncated": truncated,
-        "totalChars": total_chars,
-        "warnings": warnings,
-    });
+    let value = answer.structured;
     let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
     result.structured_content = Some(value);
     Ok(result)
