@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod mcp;
 pub mod models;
 pub mod paths;
+pub mod policy;
 pub mod providers;
 pub mod serve;
 pub mod store;

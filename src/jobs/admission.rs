@@ -228,6 +228,16 @@ pub(crate) async fn admit(
     let model = svc.models().resolve(cli, common.model).model;
 
     let session = resolve_session(svc, cli, common.session_intent()).await?;
+    if matches!(session.binding, SessionBinding::Resume(_))
+        && let Some(w) = crate::policy::cache::ttl_warning(
+            &config.cache_awareness,
+            cli,
+            session.gateway.as_ref().map(|s| s.last_used_at.as_str()),
+            chrono::Utc::now(),
+        )
+    {
+        warnings.push(w);
+    }
 
     // The cwd: workingDir (checked), else the session's recorded dir, else the scratch dir.
     let working_dir = match common.working_dir {
@@ -366,6 +376,8 @@ pub(crate) async fn admit(
         .prompt
         .stable_prefix_tokens
         .and_then(|t| i64::try_from(t).ok());
+    new_request.cache_control_blocks =
+        crate::policy::cache::cache_control_blocks(common.prompt_parts);
     new_request.warnings = warnings.clone();
     let dedup = DedupPolicy {
         window_ms: config.persistence.dedup_window_ms,
