@@ -193,6 +193,8 @@ pub struct Admitted {
     pub max_response_chars: u64,
     /// Admission warnings (the job adds its own when it ends).
     pub warnings: Vec<Warning>,
+    /// claude with `mcpServers` or `strictMcpConfig`: which servers the run gets.
+    pub mcp_servers: Option<crate::providers::claude::McpServerReport>,
 }
 
 /// The session facts admission resolved.
@@ -316,6 +318,12 @@ pub(crate) async fn admit(
         })
         .collect();
     let invocation: Invocation = request.build(&ctx).map_err(JobError::from_validation)?;
+    let mcp_servers = match &request {
+        AnyRequest::Claude(r) if !r.mcp_servers.is_empty() || r.strict_mcp_config => {
+            Some(r.mcp_server_report(&ctx))
+        }
+        _ => None,
+    };
     for w in &invocation.warnings {
         if !warnings.iter().any(|x| x.code == w.code) {
             warnings.push(pv(w.clone()));
@@ -437,6 +445,7 @@ pub(crate) async fn admit(
             .max_response_chars
             .unwrap_or(DEFAULT_MAX_RESPONSE_CHARS),
         warnings,
+        mcp_servers,
     })
 }
 

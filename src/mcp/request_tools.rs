@@ -260,7 +260,7 @@ async fn finished(
         }
     }
     let u = &job.usage;
-    let value = json!({
+    let mut value = json!({
         "response": answer,
         "cli": provider.key(),
         "model": job.model,
@@ -282,6 +282,9 @@ async fn finished(
         "totalChars": total_chars,
         "warnings": warnings,
     });
+    if let (Some(report), Some(map)) = (&admitted.mcp_servers, value.as_object_mut()) {
+        map.insert("mcpServers".into(), json!(report));
+    }
     let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
     result.structured_content = Some(value);
     Ok(result)
