@@ -195,6 +195,8 @@ pub struct Admitted {
     pub warnings: Vec<Warning>,
     /// claude with `mcpServers` or `strictMcpConfig`: which servers the run gets.
     pub mcp_servers: Option<crate::providers::claude::McpServerReport>,
+    /// The gateway worktree the run uses (`worktree`).
+    pub worktree: Option<crate::worktree::Worktree>,
 }
 
 /// The session facts admission resolved.
@@ -286,6 +288,17 @@ pub(crate) async fn admit(
         &exec::install_dirs(home.as_deref()),
     )
     .map_err(|missing| JobError::not_installed(cli, &missing))?;
+
+    // `worktree`: the run moves into a gateway worktree of the cwd's repository.
+    let worktree = match common.worktree {
+        Some(param) => prepare_worktree(param, &cwd, session.gateway.as_ref()).await?,
+        None => None,
+    };
+    let worktree_guard = worktree.as_ref().map(crate::worktree::CreatedGuard::new);
+    let (cwd, cwd_key) = match &worktree {
+        Some(wt) => (wt.path.clone(), Some(wt.path.display().to_string())),
+        None => (cwd, cwd_key),
+    };
 
     let temp_dir = config
         .data_dir
@@ -432,7 +445,13 @@ pub(crate) async fn admit(
         },
         gateway_session: gateway_session.clone(),
         cwd: cwd.display().to_string(),
+        worktree: worktree.clone(),
     });
+    if plan.is_some()
+        && let Some(guard) = worktree_guard
+    {
+        guard.disarm();
+    }
     Ok(Admitted {
         job,
         request_id,
@@ -446,6 +465,7 @@ pub(crate) async fn admit(
             .unwrap_or(DEFAULT_MAX_RESPONSE_CHARS),
         warnings,
         mcp_servers,
+        worktree,
     })
 }
 
@@ -522,6 +542,44 @@ async fn resolve_session(
             },
         },
     })
+}
+
+/// Creates or reuses the gateway worktree `param` asks for (`None` for `worktree: false`);
+/// a cwd outside a git repository, a bad ref or a name in use is `invalid_input`.
+async fn prepare_worktree(
+    param: &crate::providers::request::WorktreeParam,
+    cwd: &Path,
+    session: Option<&SessionRow>,
+) -> Result<Option<crate::worktree::Worktree>, JobError> {
+    use crate::providers::request::WorktreeParam;
+    use crate::worktree::{WorktreeError, prepare};
+    let (name, git_ref) = match param {
+        WorktreeParam::Enabled(false) => return Ok(None),
+        WorktreeParam::Enabled(true) => (None, None),
+        WorktreeParam::Spec(spec) => (spec.name.clone(), spec.git_ref.clone()),
+    };
+    let dir = cwd.to_path_buf();
+    let session = session.map(|s| s.id.clone());
+    let prepared = tokio::task::spawn_blocking(move || {
+        prepare(
+            &dir,
+            name.as_deref(),
+            git_ref.as_deref(),
+            session.as_deref(),
+        )
+    })
+    .await
+    .map_err(|e| JobError::internal(format!("cannot prepare the worktree: {e}")))?;
+    match prepared {
+        Ok(wt) => Ok(Some(wt)),
+        Err(WorktreeError::InvalidInput(message)) => Err(JobError::invalid(
+            message,
+            "Pass a workingDir inside a git checkout, an existing ref, and a worktree name not in use (or omit the name).",
+        )),
+        Err(WorktreeError::Git(message)) => Err(JobError::internal(format!(
+            "cannot create the worktree: {message}"
+        ))),
+    }
 }
 
 /// `dir` must exist and be a directory; returns its realpath.

@@ -285,6 +285,18 @@ async fn finished(
     if let (Some(report), Some(map)) = (&admitted.mcp_servers, value.as_object_mut()) {
         map.insert("mcpServers".into(), json!(report));
     }
+    let text = match &admitted.worktree {
+        Some(wt) => {
+            if let Some(map) = value.as_object_mut() {
+                map.insert(
+                    "worktree".into(),
+                    json!({"path": wt.path, "branch": wt.branch, "name": wt.name}),
+                );
+            }
+            format!("[gateway] worktree={}\n{text}", wt.path.display())
+        }
+        None => text,
+    };
     let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
     result.structured_content = Some(value);
     Ok(result)
