@@ -216,12 +216,10 @@ pub fn prepare(
     let branch = format!("gateway/{name}");
     let admin = common.join("worktrees").join(&name);
     if path.exists() || admin.exists() {
-        let bound = std::fs::read_to_string(admin.join(SESSION_MARKER)).ok();
-        if let (Some(session), Some(bound)) = (session, bound)
-            && bound.trim() == session
+        if let Some(session) = session
+            && let Some(base) = bound_base(&admin, session)
             && path.is_dir()
         {
-            let base = git(&path, &["rev-parse", "HEAD"])?;
             return Ok(Worktree {
                 repo,
                 name,
@@ -276,7 +274,7 @@ pub fn prepare(
         &["worktree", "add", "-b", &branch, &path_text, &base],
     )?;
     if let Some(session) = session {
-        let _ = std::fs::write(admin.join(SESSION_MARKER), session);
+        let _ = std::fs::write(admin.join(SESSION_MARKER), format!("{session}\n{base}\n"));
     }
     Ok(Worktree {
         repo,
@@ -287,6 +285,45 @@ pub fn prepare(
         session: session.map(str::to_string),
         created: true,
     })
+}
+
+/// The base commit recorded for `session` in a worktree's admin dir, when it is bound to
+/// that session (the marker holds the session id, then the base commit).
+fn bound_base(admin: &Path, session: &str) -> Option<String> {
+    let marker = std::fs::read_to_string(admin.join(SESSION_MARKER)).ok()?;
+    let mut lines = marker.lines();
+    (lines.next()? == session).then(|| lines.next().map(str::to_string))?
+}
+
+/// The gateway worktree at `cwd` bound to `session`, if `cwd` is one.
+pub fn bound_to_session(cwd: &Path, session: &str) -> Option<Worktree> {
+    if !cwd.is_dir() {
+        return None;
+    }
+    let (repo, common) = find_repo(cwd).ok()?;
+    let name = cwd.file_name()?.to_string_lossy().into_owned();
+    let path = repo.join(WORKTREES_DIR).join(&name);
+    if cwd.canonicalize().ok()? != path.canonicalize().ok()? {
+        return None;
+    }
+    let base = bound_base(&common.join("worktrees").join(&name), session)?;
+    Some(Worktree {
+        repo,
+        branch: format!("gateway/{name}"),
+        name,
+        path,
+        base,
+        session: Some(session.to_string()),
+        created: false,
+    })
+}
+
+/// A deleted session's worktree (its recorded cwd, when that is a gateway worktree bound
+/// to it): removed when clean, else kept. `None` when the session had none.
+pub fn release_session(cwd: &Path, session: &str) -> Option<(Worktree, Finish)> {
+    let wt = bound_to_session(cwd, session)?;
+    let finish = remove_if_clean(&wt);
+    Some((wt, finish))
 }
 
 /// Adds `/.worktrees/` to the repository's `info/exclude` (never a tracked file), so the
@@ -454,6 +491,9 @@ mod tests {
             ));
         }
         assert_eq!(finish(&wt), Finish::KeptForSession);
+        assert_eq!(bound_to_session(&wt.path, "gw-s1").unwrap().base, wt.base);
+        assert!(bound_to_session(&wt.path, "gw-other").is_none());
+        assert!(bound_to_session(&repo, "gw-s1").is_none());
         std::fs::write(wt.path.join("new"), "work").unwrap();
         assert!(matches!(remove_if_clean(&wt), Finish::KeptWithWork(_)));
         std::fs::remove_file(wt.path.join("new")).unwrap();

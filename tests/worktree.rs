@@ -347,3 +347,43 @@ async fn the_supervisor_removes_a_clean_worktree_and_keeps_a_dirty_one() {
     assert!(codes(&s).contains(&"worktree_kept".to_string()), "{s}");
     assert!(repo.join(".worktrees/dirty/wip.txt").exists());
 }
+
+#[tokio::test]
+async fn deleting_a_session_removes_its_clean_worktree_and_keeps_a_dirty_one() {
+    let (home, _records, repo) = start(&[]);
+    let client = home.connect().await;
+    let mut paths = Vec::new();
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let created = ok(call(&client, "session_create", json!({"cli": "claude"})).await);
+        ids.push(
+            created["session"]["sessionId"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+        let s = ok(call(
+            &client,
+            "claude_request",
+            json!({"prompt": "p", "workingDir": repo, "worktree": true}),
+        )
+        .await);
+        paths.push(PathBuf::from(s["worktree"]["path"].as_str().unwrap()));
+    }
+    assert_ne!(paths[0], paths[1]);
+    std::fs::write(paths[1].join("wip.txt"), "work").unwrap();
+
+    let clean = ok(call(&client, "session_delete", json!({"sessionId": ids[0]})).await);
+    assert_eq!(clean["worktree"]["removed"], true, "{clean}");
+    assert!(!paths[0].exists());
+
+    let dirty = ok(call(&client, "session_delete", json!({"sessionId": ids[1]})).await);
+    assert_eq!(dirty["worktree"]["removed"], false, "{dirty}");
+    assert!(
+        dirty["worktree"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("uncommitted")
+    );
+    assert!(paths[1].join("wip.txt").exists(), "work is never deleted");
+}
