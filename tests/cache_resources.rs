@@ -211,6 +211,15 @@ async fn resources_report_hits_tokens_savings_and_ttl_without_text() {
         assert!(ttl > 200_000 && ttl <= 300_000, "{s}");
     }
 
+    let got = ok(call(&client, "session_get", json!({"sessionId": session_id})).await);
+    let state = &got["cacheState"];
+    assert_eq!(
+        (state["requests"].clone(), state["cacheHits"].clone()),
+        (json!(2), json!(2))
+    );
+    assert!(state["ttlRemainingMs"].as_i64().unwrap() > 0, "{got}");
+    assert_no_text(&got["cacheState"].to_string(), &response);
+
     let hash = stable_hash();
     let (text, p) = read(&client, &format!("cache-state://prefix/{hash}")).await;
     assert_no_text(&text, &response);

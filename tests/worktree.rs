@@ -387,3 +387,48 @@ async fn deleting_a_session_removes_its_clean_worktree_and_keeps_a_dirty_one() {
     );
     assert!(paths[1].join("wip.txt").exists(), "work is never deleted");
 }
+
+#[tokio::test]
+async fn a_request_rejected_after_the_worktree_was_made_leaves_none_behind() {
+    let (home, records, repo) = start(&[]);
+    let client = home.connect().await;
+    // An unknown MCP server under strictMcpConfig is found when the invocation is built,
+    // after the worktree exists: admission removes it again.
+    let result = call(
+        &client,
+        "claude_request",
+        json!({"prompt": "p", "workingDir": repo, "worktree": {"name": "late"},
+               "mcpServers": ["nope"], "strictMcpConfig": true}),
+    )
+    .await;
+    let structured = result.structured_content.clone().unwrap();
+    err(result);
+    assert_eq!(structured["errorCategory"], "invalid_input");
+    assert!(!repo.join(".worktrees/late").exists());
+    assert_eq!(branches(&repo), "");
+    assert_eq!(jobs(&home), 0);
+    assert!(fake_cli::recordings(&records).is_empty());
+}
+
+#[tokio::test]
+async fn an_async_start_names_its_worktree() {
+    let (home, records, repo) = start(&[]);
+    let client = home.connect().await;
+    let tools = client.list_all_tools().await.unwrap();
+    let tool = tools
+        .iter()
+        .find(|t| t.name == "claude_request_async")
+        .unwrap()
+        .clone();
+    let result = call(
+        &client,
+        "claude_request_async",
+        json!({"prompt": "p", "workingDir": repo, "worktree": {"name": "bg"}}),
+    )
+    .await;
+    common::assert_matches_output_schema(&tool, &result);
+    let s = ok(result);
+    assert_eq!(s["worktree"]["branch"], "gateway/bg", "{s}");
+    let runs = fake_cli::wait_for_recordings(&records, 1, WAIT);
+    assert!(runs[0].cwd.ends_with("/.worktrees/bg"));
+}

@@ -68,6 +68,16 @@ pub struct AsyncStartOutput {
     pub deduped: bool,
     pub job: JobSnapshot,
     pub gateway_session_id: Option<String>,
+    /// The gateway worktree the job runs in (`worktree`): `{path, branch, name}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worktree: Option<serde_json::Value>,
+}
+
+fn worktree_view(admitted: &Admitted) -> Option<serde_json::Value> {
+    admitted
+        .worktree
+        .as_ref()
+        .map(|wt| json!({"path": wt.path, "branch": wt.branch, "name": wt.name}))
 }
 
 fn tool_error(error: JobError, cli: Provider, correlation_id: &str) -> ToolError {
@@ -129,6 +139,7 @@ async fn start_async(jobs: &JobService, admitted: &Admitted) -> Result<CallToolR
         deduped: admitted.deduped,
         job: JobSnapshot::from(view),
         gateway_session_id: admitted.gateway_session.clone(),
+        worktree: worktree_view(admitted),
     };
     let value = serde_json::to_value(output).map_err(internal)?;
     Ok(structured_success(value))
@@ -211,6 +222,7 @@ fn deferred(provider: Provider, admitted: &Admitted, job: &JobRow) -> CallToolRe
         "pollWith": "llm_job_status",
         "collectWith": "llm_job_result",
         "cancelWith": "llm_job_cancel",
+        "worktree": worktree_view(admitted),
     });
     let text = serde_json::to_string_pretty(&value).unwrap_or_else(|_| value.to_string());
     let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
@@ -285,17 +297,14 @@ async fn finished(
     if let (Some(report), Some(map)) = (&admitted.mcp_servers, value.as_object_mut()) {
         map.insert("mcpServers".into(), json!(report));
     }
-    let text = match &admitted.worktree {
-        Some(wt) => {
+    let text = match (&admitted.worktree, worktree_view(admitted)) {
+        (Some(wt), Some(view)) => {
             if let Some(map) = value.as_object_mut() {
-                map.insert(
-                    "worktree".into(),
-                    json!({"path": wt.path, "branch": wt.branch, "name": wt.name}),
-                );
+                map.insert("worktree".into(), view);
             }
             format!("[gateway] worktree={}\n{text}", wt.path.display())
         }
-        None => text,
+        _ => text,
     };
     let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
     result.structured_content = Some(value);

@@ -147,11 +147,7 @@ pub async fn read(state: &GatewayState, uri: &str) -> Result<ReadResourceResult,
     body.extend(extra);
     if let Some(row) = &session_row {
         let ttl = state.loaded.config.cache_awareness.anthropic_ttl_seconds;
-        let remaining = (row.cli == Provider::Claude)
-            .then(|| cache::parse_time(&row.last_used_at))
-            .flatten()
-            .map(|last| cache::ttl_remaining_ms(ttl, last, until));
-        body.insert("ttlRemainingMs".into(), json!(remaining));
+        body.insert("ttlRemainingMs".into(), json!(ttl_remaining(state, row)));
         body.insert("anthropicTtlSeconds".into(), json!(ttl));
     }
     if matches!(parsed, CacheUri::Prefix(_)) {
@@ -161,6 +157,39 @@ pub async fn read(state: &GatewayState, uri: &str) -> Result<ReadResourceResult,
     Ok(ReadResourceResult::new(vec![
         ResourceContents::text(text, uri).with_mime_type(MIME),
     ]))
+}
+
+/// `session_get`'s `cacheState`: the session's figures over the last 24 hours (plus claude
+/// `ttlRemainingMs`), or `None` while it has no request in that window.
+pub async fn session_cache_state(
+    state: &GatewayState,
+    row: &SessionRow,
+) -> Result<Option<Value>, McpError> {
+    let until = Utc::now();
+    let filter = CacheStatsFilter {
+        since: until - Duration::hours(cache::WINDOW_HOURS),
+        session_id: Some(row.id.clone()),
+        stable_prefix_hash: None,
+    };
+    let rows = state.store.cache_stats(filter).await.map_err(store_error)?;
+    let report = cache::report(&rows);
+    if report.totals.requests == 0 {
+        return Ok(None);
+    }
+    let mut body = serde_json::to_value(&report).map_err(store_error)?;
+    if let Some(map) = body.as_object_mut() {
+        map.insert("ttlRemainingMs".into(), json!(ttl_remaining(state, row)));
+    }
+    Ok(Some(body))
+}
+
+/// claude only: `anthropic_ttl_seconds` − time since the session's last request.
+fn ttl_remaining(state: &GatewayState, row: &SessionRow) -> Option<i64> {
+    let ttl = state.loaded.config.cache_awareness.anthropic_ttl_seconds;
+    (row.cli == Provider::Claude)
+        .then(|| cache::parse_time(&row.last_used_at))
+        .flatten()
+        .map(|last| cache::ttl_remaining_ms(ttl, last, Utc::now()))
 }
 
 /// A gateway session by its `gw-` id, or by the CLI's own id it is bound to.

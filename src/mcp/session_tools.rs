@@ -188,9 +188,14 @@ pub async fn list(state: &GatewayState, params: ListParams) -> Result<Value, Too
 
 pub async fn get(state: &GatewayState, params: SessionIdParams) -> Result<Value, ToolError> {
     let row = existing_session(state, &params.session_id, "sessionId").await?;
+    // Best effort: a statistics failure must not hide the session itself.
+    let cache_state = super::resources::session_cache_state(state, &row)
+        .await
+        .ok()
+        .flatten();
     Ok(json!(SessionDetailOutput {
         session: row.into(),
-        cache_state: None,
+        cache_state,
     }))
 }
 
