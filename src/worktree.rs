@@ -269,10 +269,20 @@ pub fn prepare(
     })?;
     exclude_worktrees_dir(&common);
     let path_text = path.to_string_lossy().into_owned();
-    git(
+    if let Err(error) = git(
         &repo,
         &["worktree", "add", "-b", &branch, &path_text, &base],
-    )?;
+    ) {
+        // A parallel request that took the same name first is a collision, not a fault.
+        return Err(if path.exists() {
+            WorktreeError::InvalidInput(format!(
+                "Invalid worktree.name: \"{name}\" was just taken at {}",
+                path.display()
+            ))
+        } else {
+            error
+        });
+    }
     if let Some(session) = session {
         let _ = std::fs::write(admin.join(SESSION_MARKER), format!("{session}\n{base}\n"));
     }

@@ -22,6 +22,8 @@ fn git(dir: &Path, args: &[&str]) -> String {
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
         .args(["-c", "user.name=Test", "-c", "user.email=t@example.com"])
+        // The test's own git must not trip the fsmonitor planted below.
+        .args(["-c", "core.fsmonitor=false"])
         .args(args)
         .output()
         .expect("run git");
@@ -51,7 +53,39 @@ fn repo(home: &TestHome) -> PathBuf {
     )
     .unwrap();
     std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    // Repository and user config that would run programs: the gateway's git ignores both.
+    let script = |marker: &str| {
+        let path = home.root().join(format!("{marker}.sh"));
+        std::fs::write(
+            &path,
+            format!("#!/bin/sh\ntouch {}\n", home.root().join(marker).display()),
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        path.display().to_string()
+    };
+    git(
+        &repo,
+        &["config", "core.fsmonitor", &script("LOCAL_FSMONITOR_RAN")],
+    );
+    std::fs::write(
+        home.home_dir().join(".gitconfig"),
+        format!(
+            "[core]\n\thooksPath = {}\n\tfsmonitor = {}\n",
+            home.root().join("user-hooks").display(),
+            script("USER_FSMONITOR_RAN")
+        ),
+    )
+    .unwrap();
     repo.canonicalize().unwrap()
+}
+
+/// No hook or fsmonitor program ran.
+fn assert_nothing_ran(home: &TestHome) {
+    for marker in ["HOOK_RAN", "LOCAL_FSMONITOR_RAN", "USER_FSMONITOR_RAN"] {
+        assert!(!home.root().join(marker).exists(), "git ran {marker}");
+    }
 }
 
 fn start(knobs: &[(&str, &str)]) -> (TestHome, PathBuf, PathBuf) {
@@ -141,7 +175,7 @@ async fn a_clean_worktree_is_created_without_hooks_used_and_removed() {
     assert_eq!(runs[0].cwd, path);
     assert!(!Path::new(&path).exists(), "a clean worktree is removed");
     assert_eq!(branches(&repo), "", "its branch is removed too");
-    assert!(!home.root().join("HOOK_RAN").exists(), "git ran a hook");
+    assert_nothing_ran(&home);
     assert_eq!(
         git(&repo, &["status", "--porcelain"]),
         "",
@@ -203,6 +237,7 @@ async fn uncommitted_files_or_new_commits_keep_the_worktree() {
     let s = ok(result);
     assert!(codes(&s).contains(&"worktree_kept".to_string()), "{s}");
     assert!(repo.join(".worktrees/committed/feature.txt").exists());
+    assert_nothing_ran(&home);
     assert_eq!(
         git(&repo, &["log", "-1", "--format=%s", "gateway/committed"]),
         "agent work"
