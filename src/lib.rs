@@ -21,3 +21,4 @@ pub mod providers;
 pub mod serve;
 pub mod store;
 pub mod suggest;
+pub mod worktree;

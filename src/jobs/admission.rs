@@ -196,6 +196,10 @@ pub struct Admitted {
     pub max_response_chars: u64,
     /// Admission warnings (the job adds its own when it ends).
     pub warnings: Vec<Warning>,
+    /// claude with `mcpServers` or `strictMcpConfig`: which servers the run gets.
+    pub mcp_servers: Option<crate::providers::claude::McpServerReport>,
+    /// The gateway worktree the run uses (`worktree`).
+    pub worktree: Option<crate::worktree::Worktree>,
 }
 
 /// The session facts admission resolved.
@@ -232,6 +236,16 @@ pub(crate) async fn admit(
     let model = svc.models().resolve(cli, common.model).model;
 
     let session = resolve_session(svc, cli, common.session_intent()).await?;
+    if matches!(session.binding, SessionBinding::Resume(_))
+        && let Some(w) = crate::policy::cache::ttl_warning(
+            &config.cache_awareness,
+            cli,
+            session.gateway.as_ref().map(|s| s.last_used_at.as_str()),
+            chrono::Utc::now(),
+        )
+    {
+        warnings.push(w);
+    }
 
     // The cwd: workingDir (checked), else the session's recorded dir, else the scratch dir.
     let working_dir = match common.working_dir {
@@ -279,6 +293,17 @@ pub(crate) async fn admit(
     )
     .map_err(|missing| JobError::not_installed(cli, &missing))?;
 
+    // `worktree`: the run moves into a gateway worktree of the cwd's repository.
+    let worktree = match common.worktree {
+        Some(param) => prepare_worktree(param, &cwd, session.gateway.as_ref()).await?,
+        None => None,
+    };
+    let worktree_guard = worktree.as_ref().map(crate::worktree::CreatedGuard::new);
+    let (cwd, cwd_key) = match &worktree {
+        Some(wt) => (wt.path.clone(), Some(wt.path.display().to_string())),
+        None => (cwd, cwd_key),
+    };
+
     let temp_dir = config
         .data_dir
         .join("tmp")
@@ -319,6 +344,12 @@ pub(crate) async fn admit(
     ctx.pin_permission_mode = approved.is_some();
     let to_build = approved.as_ref().map_or(&request, |a| &a.request);
     let invocation: Invocation = to_build.build(&ctx).map_err(JobError::from_validation)?;
+    let mcp_servers = match to_build {
+        AnyRequest::Claude(r) if !r.mcp_servers.is_empty() || r.strict_mcp_config => {
+            Some(r.mcp_server_report(&ctx))
+        }
+        _ => None,
+    };
     for w in &invocation.warnings {
         if !warnings.iter().any(|x| x.code == w.code) {
             warnings.push(pv(w.clone()));
@@ -379,6 +410,8 @@ pub(crate) async fn admit(
         .prompt
         .stable_prefix_tokens
         .and_then(|t| i64::try_from(t).ok());
+    new_request.cache_control_blocks =
+        crate::policy::cache::cache_control_blocks(common.prompt_parts);
     new_request.warnings = warnings.clone();
     new_request.approval_decision = approved.map(|a| a.row.status.as_str().to_string());
     let dedup = DedupPolicy {
@@ -427,7 +460,13 @@ pub(crate) async fn admit(
         },
         gateway_session: gateway_session.clone(),
         cwd: cwd.display().to_string(),
+        worktree: worktree.clone(),
     });
+    if plan.is_some()
+        && let Some(guard) = worktree_guard
+    {
+        guard.disarm();
+    }
     Ok(Admitted {
         job,
         request_id,
@@ -440,6 +479,8 @@ pub(crate) async fn admit(
             .max_response_chars
             .unwrap_or(DEFAULT_MAX_RESPONSE_CHARS),
         warnings,
+        mcp_servers,
+        worktree,
     })
 }
 
@@ -516,6 +557,44 @@ async fn resolve_session(
             },
         },
     })
+}
+
+/// Creates or reuses the gateway worktree `param` asks for (`None` for `worktree: false`);
+/// a cwd outside a git repository, a bad ref or a name in use is `invalid_input`.
+async fn prepare_worktree(
+    param: &crate::providers::request::WorktreeParam,
+    cwd: &Path,
+    session: Option<&SessionRow>,
+) -> Result<Option<crate::worktree::Worktree>, JobError> {
+    use crate::providers::request::WorktreeParam;
+    use crate::worktree::{WorktreeError, prepare};
+    let (name, git_ref) = match param {
+        WorktreeParam::Enabled(false) => return Ok(None),
+        WorktreeParam::Enabled(true) => (None, None),
+        WorktreeParam::Spec(spec) => (spec.name.clone(), spec.git_ref.clone()),
+    };
+    let dir = cwd.to_path_buf();
+    let session = session.map(|s| s.id.clone());
+    let prepared = tokio::task::spawn_blocking(move || {
+        prepare(
+            &dir,
+            name.as_deref(),
+            git_ref.as_deref(),
+            session.as_deref(),
+        )
+    })
+    .await
+    .map_err(|e| JobError::internal(format!("cannot prepare the worktree: {e}")))?;
+    match prepared {
+        Ok(wt) => Ok(Some(wt)),
+        Err(WorktreeError::InvalidInput(message)) => Err(JobError::invalid(
+            message,
+            "Pass a workingDir inside a git checkout, an existing ref, and a worktree name not in use (or omit the name).",
+        )),
+        Err(WorktreeError::Git(message)) => Err(JobError::internal(format!(
+            "cannot create the worktree: {message}"
+        ))),
+    }
 }
 
 /// `dir` must exist and be a directory; returns its realpath.

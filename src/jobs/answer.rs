@@ -39,7 +39,7 @@ pub async fn collect(
         }
     }
     let u = &job.usage;
-    let structured = json!({
+    let mut structured = json!({
         "response": text,
         "cli": job.cli.key(),
         "model": job.model,
@@ -61,5 +61,22 @@ pub async fn collect(
         "totalChars": total_chars,
         "warnings": warnings,
     });
+    if let Some(map) = structured.as_object_mut() {
+        if let Some(report) = &admitted.mcp_servers {
+            map.insert("mcpServers".into(), json!(report));
+        }
+        if let Some(view) = worktree_view(admitted) {
+            map.insert("worktree".into(), view);
+        }
+    }
     Ok(Answer { text, structured })
+}
+
+/// The `worktree` field of results: `{path, branch, name}` of the gateway worktree the job
+/// runs in, or `None` when it runs in an ordinary directory.
+pub fn worktree_view(admitted: &Admitted) -> Option<Value> {
+    admitted
+        .worktree
+        .as_ref()
+        .map(|wt| json!({"path": wt.path, "branch": wt.branch, "name": wt.name}))
 }

@@ -106,6 +106,10 @@ pub struct RunPlan {
     pub gateway_session: Option<String>,
     /// The run's cwd, recorded with the session binding.
     pub cwd: String,
+    /// The gateway worktree the run uses: removed at the end when clean and not bound to
+    /// a session (`crate::worktree::finish`).
+    #[serde(default)]
+    pub worktree: Option<crate::worktree::Worktree>,
 }
 
 /// What a runner tells whoever waits on it.
@@ -149,7 +153,7 @@ pub fn execute(
     cancel: &CancelToken,
     notify: &(dyn Fn(Notice) + Sync),
 ) {
-    let completion = match prepare_temp_dir(plan) {
+    let mut completion = match prepare_temp_dir(plan) {
         Ok(()) => run_and_settle(store, plan, cancel, notify),
         Err(error) => {
             let mut c = JobCompletion::ended(JobStatus::Failed);
@@ -160,6 +164,14 @@ pub fn execute(
         }
     };
     let _ = fs::remove_dir_all(&plan.temp_dir);
+    if let Some(wt) = &plan.worktree
+        && let crate::worktree::Finish::KeptWithWork(reason) = crate::worktree::finish(wt)
+    {
+        completion.warnings.push(Warning::new(
+            crate::worktree::WORKTREE_KEPT,
+            crate::worktree::kept_message(wt, &reason),
+        ));
+    }
     if let Err(error) = store.finish_job_blocking(plan.job_id.clone(), completion) {
         tracing::error!(job = %plan.job_id, %error, "cannot write the job's terminal state");
     }

@@ -69,6 +69,9 @@ pub struct AsyncStartOutput {
     pub deduped: bool,
     pub job: JobSnapshot,
     pub gateway_session_id: Option<String>,
+    /// The gateway worktree the job runs in (`worktree`): `{path, branch, name}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worktree: Option<serde_json::Value>,
 }
 
 fn tool_error(error: JobError, cli: Provider, correlation_id: &str) -> ToolError {
@@ -133,6 +136,7 @@ async fn start_async(jobs: &JobService, admitted: &Admitted) -> Result<CallToolR
         deduped: admitted.deduped,
         job: JobSnapshot::from(view),
         gateway_session_id: admitted.gateway_session.clone(),
+        worktree: answer::worktree_view(admitted),
     };
     let value = serde_json::to_value(output).map_err(internal)?;
     Ok(structured_success(value))
@@ -207,7 +211,7 @@ async fn run_sync(
 }
 
 fn deferred(provider: Provider, admitted: &Admitted, job: &JobRow) -> CallToolResult {
-    let value = json!({
+    let mut value = json!({
         "status": "deferred",
         "jobId": job.id,
         "cli": provider.key(),
@@ -223,6 +227,10 @@ fn deferred(provider: Provider, admitted: &Admitted, job: &JobRow) -> CallToolRe
         "collectWith": "llm_job_result",
         "cancelWith": "llm_job_cancel",
     });
+    // The documented object exactly; a run in a gateway worktree also names it.
+    if let (Some(view), Some(map)) = (answer::worktree_view(admitted), value.as_object_mut()) {
+        map.insert("worktree".into(), view);
+    }
     let text = serde_json::to_string_pretty(&value).unwrap_or_else(|_| value.to_string());
     let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
     result.structured_content = Some(value);
@@ -257,6 +265,10 @@ async fn finished(
         }
     };
     let value = answer.structured;
+    let text = match &admitted.worktree {
+        Some(wt) => format!("[gateway] worktree={}\n{text}", wt.path.display()),
+        None => text,
+    };
     let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
     result.structured_content = Some(value);
     Ok(result)

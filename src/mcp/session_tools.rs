@@ -136,6 +136,10 @@ pub struct SetActiveOutput {
 pub struct DeleteOutput {
     pub session_id: String,
     pub deleted: bool,
+    /// The session's gateway worktree, if it had one: `{path, branch, removed, reason}`
+    /// (kept when it holds work).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worktree: Option<Value>,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -144,6 +148,9 @@ pub struct ClearOutput {
     /// The CLI whose sessions were removed, or null for all.
     pub cli: Option<Provider>,
     pub deleted: u64,
+    /// Paths of the sessions' gateway worktrees kept because they hold work.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kept_worktrees: Vec<String>,
 }
 
 pub async fn create(state: &GatewayState, params: CreateParams) -> Result<Value, ToolError> {
@@ -181,9 +188,14 @@ pub async fn list(state: &GatewayState, params: ListParams) -> Result<Value, Too
 
 pub async fn get(state: &GatewayState, params: SessionIdParams) -> Result<Value, ToolError> {
     let row = existing_session(state, &params.session_id, "sessionId").await?;
+    // Best effort: a statistics failure must not hide the session itself.
+    let cache_state = super::resources::session_cache_state(state, &row)
+        .await
+        .ok()
+        .flatten();
     Ok(json!(SessionDetailOutput {
         session: row.into(),
-        cache_state: None,
+        cache_state,
     }))
 }
 
@@ -213,6 +225,12 @@ pub async fn set_active(state: &GatewayState, params: SetActiveParams) -> Result
 
 pub async fn delete(state: &GatewayState, params: SessionIdParams) -> Result<Value, ToolError> {
     check_session_id(&params.session_id, "sessionId")?;
+    let cwd = state
+        .store
+        .get_session(params.session_id.clone())
+        .await
+        .map_err(store_error)?
+        .and_then(|row| row.cwd);
     let deleted = state
         .store
         .delete_session(params.session_id.clone())
@@ -221,23 +239,73 @@ pub async fn delete(state: &GatewayState, params: SessionIdParams) -> Result<Val
     if !deleted {
         return Err(unknown_session(&params.session_id, "sessionId"));
     }
+    let worktree = release_worktrees(vec![(params.session_id.clone(), cwd)])
+        .await
+        .into_iter()
+        .next();
     Ok(json!(DeleteOutput {
         session_id: params.session_id,
         deleted,
+        worktree,
     }))
 }
 
 pub async fn clear_all(state: &GatewayState, params: ListParams) -> Result<Value, ToolError> {
+    let sessions: Vec<(String, Option<String>)> = state
+        .store
+        .list_sessions(params.cli)
+        .await
+        .map_err(store_error)?
+        .into_iter()
+        .map(|row| (row.id, row.cwd))
+        .collect();
     // The store returns the deleted ids; the count is what callers need.
     let deleted = state
         .store
         .clear_sessions(params.cli)
         .await
         .map_err(store_error)?;
+    let sessions = sessions
+        .into_iter()
+        .filter(|(id, _)| deleted.contains(id))
+        .collect();
+    let kept_worktrees = release_worktrees(sessions)
+        .await
+        .into_iter()
+        .filter(|w| w["removed"] == false)
+        .filter_map(|w| w["path"].as_str().map(str::to_string))
+        .collect();
     Ok(json!(ClearOutput {
         cli: params.cli,
         deleted: deleted.len() as u64,
+        kept_worktrees,
     }))
+}
+
+/// Removes the gateway worktrees of deleted sessions (policy.md: "removed with the
+/// session") when clean; one `{path, branch, removed, reason}` per session that had one.
+async fn release_worktrees(sessions: Vec<(String, Option<String>)>) -> Vec<Value> {
+    tokio::task::spawn_blocking(move || {
+        sessions
+            .into_iter()
+            .filter_map(|(id, cwd)| {
+                let (wt, finish) =
+                    crate::worktree::release_session(std::path::Path::new(&cwd?), &id)?;
+                let reason = match finish {
+                    crate::worktree::Finish::KeptWithWork(reason) => Some(reason),
+                    _ => None,
+                };
+                Some(json!({
+                    "path": wt.path,
+                    "branch": wt.branch,
+                    "removed": reason.is_none(),
+                    "reason": reason,
+                }))
+            })
+            .collect()
+    })
+    .await
+    .unwrap_or_default()
 }
 
 /// Looks a gateway session up, with the errors of mcp-surface.md for a malformed or
