@@ -5,29 +5,24 @@
 //! spec), the probes behind it — the config load, opening and migrating the store, and per
 //! CLI the PATH lookup, the raw `--version` output and the non-interactive auth probe — the
 //! `checks` and `next_actions` derived from them, the `ok` rule, and the human-readable
-//! rendering. Every process probe goes through [`crate::exec::run`] with a 5 s wall timeout
-//! and a short kill grace, all of them on their own threads at once, so the whole command
+//! rendering. Every process probe is a [`cli_version::probe`] (5 s wall timeout, then the
+//! process group is killed), all of them on their own threads at once, so the whole command
 //! stays under 10 s even when a CLI hangs. Auth probes report the *method* (a variable name,
 //! a file path), never a value.
 //!
-//! Not here: parsing the command line or choosing colours for the terminal (the caller
-//! passes `color`), and anything that needs network or a login flow.
+//! Not here: locating a CLI, running its bounded probes, reading and comparing its version
+//! number (all [`crate::cli_version`]); parsing the command line or choosing colours for
+//! the terminal (the caller passes `color`); anything that needs network or a login flow.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::cli_version::{self, PROBE_TIMEOUT, Probe, VersionStatus};
 use crate::config::{self, Backend, Config, Env, ProviderConfig};
-use crate::exec::{self, CancelToken, EndReason, ExecSpec, Limits, Stream};
+use crate::exec::EndReason;
 use crate::providers::Provider;
-
-/// The longest one probe may run before its process group is killed.
-pub const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// The most output a probe keeps.
-const PROBE_OUTPUT_CAP: u64 = 64 * 1024;
 
 /// The shape version of the JSON report.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -104,15 +99,6 @@ pub struct ProviderStatus {
     pub install: String,
     pub login: String,
     pub notes: Vec<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum VersionStatus {
-    Tested,
-    Newer,
-    Older,
-    Unknown,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -386,46 +372,6 @@ fn probe_persistence(config: &Config) -> PersistenceStatus {
     status
 }
 
-/// The bounded limits of one probe.
-fn probe_limits() -> Limits {
-    Limits {
-        idle_timeout: None,
-        wall_timeout: Some(PROBE_TIMEOUT),
-        output_cap: PROBE_OUTPUT_CAP,
-        kill_grace: Duration::from_millis(500),
-        stray_wait: Duration::from_millis(500),
-    }
-}
-
-/// What one probe printed, and how it ended.
-struct ProbeOutput {
-    stdout: String,
-    end: EndReason,
-    exit_code: Option<i32>,
-    spawn_error: Option<String>,
-}
-
-fn run_probe(program: &Path, args: &[&str], settings: &ProviderConfig) -> ProbeOutput {
-    let mut spec = ExecSpec::new(program).args(args.iter().copied());
-    for (key, value) in &settings.env {
-        spec = spec.env(key, value);
-    }
-    let mut stdout = Vec::new();
-    let mut sink = |stream: Stream, bytes: &[u8], _at: std::time::SystemTime| {
-        if stream == Stream::Stdout {
-            stdout.extend_from_slice(bytes);
-        }
-        exec::Activity::Progress
-    };
-    let report = exec::run(&spec, &probe_limits(), &CancelToken::new(), &mut sink);
-    ProbeOutput {
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        end: report.end,
-        exit_code: report.exit.and_then(|exit| exit.code()),
-        spawn_error: report.spawn_error.map(|error| error.to_string()),
-    }
-}
-
 fn failed_probe(provider: Provider, settings: &ProviderConfig, why: &str) -> ProviderStatus {
     ProviderStatus {
         binary: settings.binary.clone(),
@@ -451,10 +397,7 @@ fn probe_provider(provider: Provider, settings: &ProviderConfig, env: &Env) -> P
     let mut status = failed_probe(provider, settings, "");
     status.notes.clear();
     status.auth.detail.clear();
-    let home = env.home_dir();
-    let extra = exec::install_dirs(home.as_deref());
-    let path_env = env.get("PATH").map(std::ffi::OsStr::new);
-    let path = match exec::resolve_program(&settings.binary, path_env, &extra) {
+    let path = match cli_version::locate(&settings.binary, env) {
         Ok(path) => path,
         Err(not_found) => {
             status.notes.push(format!("{not_found}"));
@@ -471,7 +414,7 @@ fn probe_provider(provider: Provider, settings: &ProviderConfig, env: &Env) -> P
 
     // `--version` and the auth probe run at once.
     let (version, auth) = std::thread::scope(|scope| {
-        let version = scope.spawn(|| run_probe(&path, &["--version"], settings));
+        let version = scope.spawn(|| cli_version::probe_version(&path, &settings.env));
         let auth = if provider == Provider::Claude {
             claude_auth(&path, settings)
         } else {
@@ -481,17 +424,14 @@ fn probe_provider(provider: Provider, settings: &ProviderConfig, env: &Env) -> P
                 detail: format!("no credentials found: {}", auth_places(provider)),
             })
         };
-        let version = version.join().unwrap_or(ProbeOutput {
-            stdout: String::new(),
-            end: EndReason::SpawnFailed,
-            exit_code: None,
-            spawn_error: Some("the probe thread panicked".to_string()),
-        });
+        let version = version
+            .join()
+            .unwrap_or_else(|_| Probe::failed("the probe thread panicked"));
         (version, auth)
     });
     status.auth = auth;
 
-    let version_ok = version.end == EndReason::Exited && version.exit_code == Some(0);
+    let version_ok = version.succeeded();
     let raw = version.stdout.trim();
     if !raw.is_empty() {
         status.version = Some(raw.to_string());
@@ -517,7 +457,9 @@ fn probe_provider(provider: Provider, settings: &ProviderConfig, env: &Env) -> P
         ));
     }
     status.version_status = match status.version.as_deref() {
-        Some(raw) if version_ok => compare_versions(raw, provider.tested_version()),
+        Some(raw) if version_ok => {
+            cli_version::compare(cli_version::parse(raw).as_ref(), provider.tested_version()).status
+        }
         _ => VersionStatus::Unknown,
     };
     match status.version_status {
@@ -547,7 +489,7 @@ fn probe_provider(provider: Provider, settings: &ProviderConfig, env: &Env) -> P
 
 /// `claude auth status` prints JSON (`loggedIn`, `authMethod`) and exits 1 when logged out.
 fn claude_auth(path: &Path, settings: &ProviderConfig) -> AuthStatus {
-    let probe = run_probe(path, &["auth", "status"], settings);
+    let probe = cli_version::probe(path, &["auth", "status"], &settings.env);
     if probe.end == EndReason::Timeout {
         return AuthStatus {
             status: AuthState::Unknown,
@@ -721,31 +663,6 @@ pub fn login_guidance(provider: Provider) -> &'static str {
     }
 }
 
-/// `tested`, `newer` or `older` by comparing the first dotted number in `raw` with
-/// `tested`; `unknown` when `raw` holds none.
-pub fn compare_versions(raw: &str, tested: &str) -> VersionStatus {
-    let (Some(found), Some(tested)) = (first_version(raw), first_version(tested)) else {
-        return VersionStatus::Unknown;
-    };
-    match found.cmp(&tested) {
-        std::cmp::Ordering::Equal => VersionStatus::Tested,
-        std::cmp::Ordering::Greater => VersionStatus::Newer,
-        std::cmp::Ordering::Less => VersionStatus::Older,
-    }
-}
-
-/// The first `N.N[.N…]` in `text`, as numbers.
-fn first_version(text: &str) -> Option<Vec<u64>> {
-    text.split(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .map(|word| word.trim_matches('.'))
-        .find(|word| word.contains('.') && word.split('.').all(|part| !part.is_empty()))
-        .map(|word| {
-            word.split('.')
-                .filter_map(|part| part.parse().ok())
-                .collect()
-        })
-}
-
 fn provider_check(key: &str, status: &ProviderStatus) -> Check {
     let id = format!("provider.{key}");
     if !status.enabled {
@@ -874,12 +791,7 @@ pub fn render_human(report: &Report, color: bool) -> String {
                 .next()
                 .unwrap_or("-"),
             status.tested_version,
-            match status.version_status {
-                VersionStatus::Tested => "tested",
-                VersionStatus::Newer => "newer",
-                VersionStatus::Older => "older",
-                VersionStatus::Unknown => "unknown",
-            },
+            status.version_status.as_str(),
             status
                 .auth
                 .method
@@ -916,23 +828,6 @@ pub fn render_human(report: &Report, color: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn versions_compare_by_number() {
-        assert_eq!(
-            compare_versions("2.1.329 (Claude Code)", "2.1.329"),
-            VersionStatus::Tested
-        );
-        assert_eq!(
-            compare_versions("codex-cli 0.170.0", "0.169.0"),
-            VersionStatus::Newer
-        );
-        assert_eq!(
-            compare_versions("grok 1.0.9 (4220f3b224a6)", "1.0.41"),
-            VersionStatus::Older
-        );
-        assert_eq!(compare_versions("vibe", "3.0.3"), VersionStatus::Unknown);
-    }
 
     #[test]
     fn next_actions_are_never_empty() {

@@ -6,6 +6,7 @@
 //! every layer reads; `clock` is the one timestamp format.
 
 pub mod cli;
+pub mod cli_version;
 pub mod client_config;
 pub mod clock;
 pub mod config;

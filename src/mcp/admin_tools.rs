@@ -2,11 +2,12 @@
 //! `list_models`, `llm_process_health`, `cli_versions`, `cli_upgrade` and
 //! `llm_request_result`.
 //!
-//! Owns: their parameters, output shapes and rules — the `--version` probes (5 s each, run
-//! concurrently), the upgrade plan per CLI and the `[admin] allow_cli_upgrade` gate of a real
-//! upgrade run (bounded by `timeoutMs`, killed as a group by the executor), the window of a
-//! flight-recorder row. Not here: `approval_list` (`approval_tools`), running provider
-//! requests, the store's SQL.
+//! Owns: their parameters, output shapes and rules — running the `--version` probes
+//! concurrently and reporting them, the upgrade plan per CLI and the `[admin]
+//! allow_cli_upgrade` gate of a real upgrade run (bounded by `timeoutMs`, killed as a group by
+//! the executor), the window of a flight-recorder row. Not here: locating a CLI, the bounded
+//! `--version` probe itself, reading and comparing its version ([`crate::cli_version`]);
+//! `approval_list` (`approval_tools`), running provider requests, the store's SQL.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -17,6 +18,7 @@ use serde_json::{Value, json};
 
 use super::GatewayState;
 use super::result::ToolError;
+use crate::cli_version::{self, VersionStatus};
 use crate::exec;
 use crate::models::CliModels;
 use crate::providers::Provider;
@@ -232,9 +234,6 @@ fn resident_memory_bytes() -> Option<u64> {
 // ---------------------------------------------------------------------------------------
 // cli_versions
 
-/// The limit of one `<bin> --version` probe.
-pub const VERSION_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
-
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CliVersionsParams {
@@ -266,38 +265,12 @@ pub struct CliVersion {
     /// The version the gateway's adapter was written and tested against.
     pub tested_version: String,
     /// `tested`, `newer`, `older` or `unknown`.
-    pub version_status: String,
+    pub version_status: VersionStatus,
     /// True when the version is the tested one or newer within the same major version;
     /// null when the version is unknown.
     pub compatible: Option<bool>,
     /// Why the probe failed (timeout, non-zero exit), when it did.
     pub error: Option<String>,
-}
-
-/// `major.minor.patch` of the first version number in `text`.
-pub fn parse_version(text: &str) -> Option<(u64, u64, u64)> {
-    static VERSION: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r"(\d+)\.(\d+)\.(\d+)").expect("version regex")
-    });
-    let caps = VERSION.captures(text)?;
-    let part = |i: usize| caps.get(i)?.as_str().parse().ok();
-    Some((part(1)?, part(2)?, part(3)?))
-}
-
-/// (`version_status`, `compatible`) of an installed version against the tested one.
-pub fn compatibility(
-    version: Option<(u64, u64, u64)>,
-    tested: &str,
-) -> (&'static str, Option<bool>) {
-    let (Some(version), Some(tested)) = (version, parse_version(tested)) else {
-        return ("unknown", None);
-    };
-    let status = match version.cmp(&tested) {
-        std::cmp::Ordering::Equal => "tested",
-        std::cmp::Ordering::Greater => "newer",
-        std::cmp::Ordering::Less => "older",
-    };
-    (status, Some(version >= tested && version.0 == tested.0))
 }
 
 /// The output of a bounded run: streams' tails and how it ended.
@@ -307,8 +280,9 @@ struct Captured {
     stderr: Vec<u8>,
 }
 
-/// Runs `spec` off the runtime with only a wall limit; keeps the last `keep` bytes of each
-/// stream. A timeout kills the whole process group (the executor's rule).
+/// Runs `spec` (an upgrade command) off the runtime with only a wall limit; keeps the last
+/// `keep` bytes of each stream. A timeout kills the whole process group (the executor's
+/// rule).
 async fn run_bounded(spec: exec::ExecSpec, wall: Duration, keep: usize) -> Option<Captured> {
     tokio::task::spawn_blocking(move || {
         let limits = exec::Limits {
@@ -341,18 +315,12 @@ async fn run_bounded(spec: exec::ExecSpec, wall: Duration, keep: usize) -> Optio
     .ok()
 }
 
+/// Where `binary` is, on this process's `PATH` or in the usual install dirs.
 fn resolve_binary(binary: &str) -> Option<std::path::PathBuf> {
-    let home = crate::paths::home_dir();
-    exec::resolve_program(
-        binary,
-        std::env::var_os("PATH").as_deref(),
-        &exec::install_dirs(home.as_deref()),
-    )
-    .ok()
+    cli_version::locate(binary, &crate::paths::Env::from_process()).ok()
 }
 
 async fn probe(cli: Provider, binary: String) -> CliVersion {
-    let tested_version = cli.tested_version().to_string();
     let mut out = CliVersion {
         cli,
         binary: binary.clone(),
@@ -360,8 +328,8 @@ async fn probe(cli: Provider, binary: String) -> CliVersion {
         path: None,
         version: None,
         raw_version: None,
-        tested_version: tested_version.clone(),
-        version_status: "unknown".to_string(),
+        tested_version: cli.tested_version().to_string(),
+        version_status: VersionStatus::Unknown,
         compatible: None,
         error: None,
     };
@@ -374,44 +342,31 @@ async fn probe(cli: Provider, binary: String) -> CliVersion {
     };
     out.installed = true;
     out.path = Some(path.display().to_string());
-    let spec = exec::ExecSpec::new(&path).arg("--version");
-    let Some(run) = run_bounded(spec, VERSION_PROBE_TIMEOUT, 4096).await else {
-        out.error = Some("the version probe could not run".to_string());
-        return out;
-    };
-    let text = String::from_utf8_lossy(if run.stdout.is_empty() {
-        &run.stderr
-    } else {
-        &run.stdout
-    })
-    .into_owned();
-    match run.report.end {
-        exec::EndReason::Exited if run.report.exit.and_then(|e| e.code()) == Some(0) => {}
-        exec::EndReason::Timeout => {
-            out.error = Some(format!(
-                "`{} --version` did not answer within {} s",
-                binary,
-                VERSION_PROBE_TIMEOUT.as_secs()
-            ));
-        }
-        end => {
-            out.error = Some(format!(
-                "`{} --version` failed ({}, exit {:?})",
-                binary,
-                end.as_str(),
-                run.report.exit.and_then(|e| e.code())
-            ));
-        }
+    let run = cli_version::probe_version_async(path, BTreeMap::new()).await;
+    if run.end == exec::EndReason::Timeout {
+        out.error = Some(format!(
+            "`{} --version` did not answer within {} s",
+            binary,
+            cli_version::PROBE_TIMEOUT.as_secs()
+        ));
+    } else if !run.succeeded() {
+        out.error = Some(format!(
+            "`{} --version` failed ({}, exit {:?})",
+            binary,
+            run.end.as_str(),
+            run.exit_code
+        ));
     }
+    let text = run.output();
     out.raw_version = text
         .lines()
         .find(|l| !l.trim().is_empty())
         .map(|l| l.trim().to_string());
-    let parsed = parse_version(&text);
-    out.version = parsed.map(|(a, b, c)| format!("{a}.{b}.{c}"));
-    let (status, compatible) = compatibility(parsed, &tested_version);
-    out.version_status = status.to_string();
-    out.compatible = compatible;
+    let parsed = cli_version::parse(text);
+    out.version = parsed.as_ref().map(ToString::to_string);
+    let comparison = cli_version::compare(parsed.as_ref(), cli.tested_version());
+    out.version_status = comparison.status;
+    out.compatible = comparison.compatible;
     out
 }
 
@@ -861,33 +816,6 @@ pub async fn request_result(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn versions_and_compatibility() {
-        assert_eq!(parse_version("2.1.329 (Claude Code)"), Some((2, 1, 329)));
-        assert_eq!(
-            parse_version("grok 1.0.41 (4220f3b224a6)"),
-            Some((1, 0, 41))
-        );
-        assert_eq!(parse_version("no version"), None);
-        assert_eq!(
-            compatibility(Some((2, 1, 329)), "2.1.329"),
-            ("tested", Some(true))
-        );
-        assert_eq!(
-            compatibility(Some((2, 2, 0)), "2.1.329"),
-            ("newer", Some(true))
-        );
-        assert_eq!(
-            compatibility(Some((3, 0, 0)), "2.1.329"),
-            ("newer", Some(false))
-        );
-        assert_eq!(
-            compatibility(Some((2, 1, 1)), "2.1.329"),
-            ("older", Some(false))
-        );
-        assert_eq!(compatibility(None, "2.1.329"), ("unknown", None));
-    }
 
     #[test]
     fn upgrade_plans_use_the_install_commands() {
