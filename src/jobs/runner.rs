@@ -421,9 +421,11 @@ fn run_and_settle(
     let stop = AtomicBool::new(false);
     let (report, sink) = thread::scope(|scope| {
         // The watch thread: flushes a quiet run's pending output, heartbeats, polls cancel.
-        scope.spawn(|| {
+        // It parks rather than sleeps so the end of the run wakes it at once: a plain sleep
+        // held every job (and so every sync answer) up to FLUSH_INTERVAL after its CLI exited.
+        let watcher = scope.spawn(|| {
             while !stop.load(Ordering::SeqCst) {
-                thread::sleep(FLUSH_INTERVAL);
+                thread::park_timeout(FLUSH_INTERVAL);
                 if stop.load(Ordering::SeqCst) {
                     break;
                 }
@@ -439,6 +441,7 @@ fn run_and_settle(
         };
         let report = exec::run(&spec, &limits, cancel, &mut sink);
         stop.store(true, Ordering::SeqCst);
+        watcher.thread().unpark();
         (report, sink)
     });
     shared.flush(false);
