@@ -30,10 +30,12 @@ use crate::store::{Cx, Store, StoreError};
 ///    with `queue_timeout`.
 /// 5. Limits: running jobs in the whole file < `max_running`, and of this CLI <
 ///    `max_running_per_provider`.
-/// 6. FIFO: an older live queued job that could start right now (its CLI below its limit,
-///    its session free) goes first. Jobs blocked on their own CLI's limit or session do not
-///    hold back other CLIs' jobs; dead queued jobs (silent for [`QUEUED_LIVENESS_MS`]) do
-///    not hold back anything.
+/// 6. FIFO: every older live queued job that could start right now (its CLI below its
+///    limit, its session free) holds a slot; this job starts only when the limits leave room
+///    beyond those reservations. So under contention jobs start in creation order, and when
+///    there is room for all nobody waits on a slower claimer. Jobs blocked on their own
+///    CLI's limit or session do not hold back other CLIs' jobs; dead queued jobs (silent for
+///    [`QUEUED_LIVENESS_MS`]) do not hold back anything.
 pub(crate) fn claim(
     conn: &Connection,
     cx: &Cx,
@@ -106,9 +108,12 @@ pub(crate) fn claim(
         }));
     }
 
-    let ahead: Option<String> = conn
+    // Older live queued jobs that could start now hold a reservation each: this job may
+    // start only when there is room beyond them, so under contention jobs start in creation
+    // order, and when there is room for everyone nobody waits for a slower claimer.
+    let ahead: Vec<(String, String)> = conn
         .prepare_cached(
-            "SELECT k.id FROM jobs k \
+            "SELECT k.id, k.cli FROM jobs k \
              WHERE k.status = 'queued' AND k.id != ?1 \
                AND (k.created_at < ?2 OR (k.created_at = ?2 AND k.id < ?1)) \
                AND coalesce(k.heartbeat_at, k.created_at) >= ?3 \
@@ -121,19 +126,28 @@ pub(crate) fn claim(
                                 AND (s.created_at < k.created_at \
                                      OR (s.created_at = k.created_at AND s.id < k.id)) \
                                 AND coalesce(s.heartbeat_at, s.created_at) >= ?3)))) \
-             ORDER BY k.created_at, k.id LIMIT 1",
+             ORDER BY k.created_at, k.id",
         )?
-        .query_row(
+        .query_map(
             params![
                 job.id,
                 job.created_at,
                 live_since,
                 i64::from(limits.max_running_per_provider)
             ],
-            |r| r.get(0),
-        )
-        .optional()?;
-    if let Some(job_id) = ahead {
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?
+        .collect::<Result<_, _>>()?;
+    let ahead_total = ahead.len() as i64;
+    let ahead_cli = ahead.iter().filter(|(_, cli)| cli == job.cli.key()).count() as i64;
+    if running + ahead_total >= i64::from(limits.max_running)
+        || running_cli + ahead_cli >= i64::from(limits.max_running_per_provider)
+    {
+        let job_id = ahead
+            .into_iter()
+            .next()
+            .map(|(id, _)| id)
+            .unwrap_or_default();
         return Ok(Claim::Wait(WaitReason::OlderJobFirst { job_id }));
     }
 

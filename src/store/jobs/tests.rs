@@ -354,6 +354,30 @@ fn a_provider_at_its_limit_does_not_hold_back_other_providers() {
 }
 
 #[test]
+fn older_queued_jobs_reserve_slots_but_do_not_block_when_there_is_room() {
+    let (_dir, store) = store();
+    let two = ClaimLimits {
+        max_running: 2,
+        ..ROOMY
+    };
+    let (a, _, _) = admit_key(&store, "a");
+    let (b, _, _) = admit_key(&store, "b");
+    let (c, _, _) = admit_key(&store, "c");
+    // Room for the older `a` and for `b`: `b` does not wait for `a`'s claimer.
+    assert!(matches!(claim_now(&store, &b.id, two), Claim::Started(_)));
+    // Now `a` holds the last slot: the younger `c` waits behind it.
+    assert!(matches!(
+        claim_now(&store, &c.id, two),
+        Claim::Wait(WaitReason::OlderJobFirst { .. })
+    ));
+    assert!(matches!(claim_now(&store, &a.id, two), Claim::Started(_)));
+    assert!(matches!(
+        claim_now(&store, &c.id, two),
+        Claim::Wait(WaitReason::RunLimit { .. })
+    ));
+}
+
+#[test]
 fn a_silent_older_queued_job_does_not_block_the_queue() {
     let (_dir, store) = store();
     let (dead, _, _) = admit_key(&store, "dead");
