@@ -48,6 +48,29 @@ impl Retryable {
 }
 
 impl ErrorCategory {
+    /// Every category, for parsing the stored spelling back.
+    pub const ALL: [ErrorCategory; 14] = [
+        ErrorCategory::InvalidInput,
+        ErrorCategory::InputTooLarge,
+        ErrorCategory::NotInstalled,
+        ErrorCategory::AuthError,
+        ErrorCategory::Timeout,
+        ErrorCategory::IdleTimeout,
+        ErrorCategory::OutputOverflow,
+        ErrorCategory::Canceled,
+        ErrorCategory::ResultError,
+        ErrorCategory::CliError,
+        ErrorCategory::Saturated,
+        ErrorCategory::QueueTimeout,
+        ErrorCategory::ApprovalDenied,
+        ErrorCategory::Internal,
+    ];
+
+    /// The category whose stored spelling is `text` (the `error_category` columns).
+    pub fn parse(text: &str) -> Option<ErrorCategory> {
+        Self::ALL.into_iter().find(|c| c.as_str() == text)
+    }
+
     /// The stored and reported spelling.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -94,24 +117,11 @@ mod tests {
 
     #[test]
     fn serde_spelling_matches_as_str() {
-        for c in [
-            ErrorCategory::InvalidInput,
-            ErrorCategory::InputTooLarge,
-            ErrorCategory::NotInstalled,
-            ErrorCategory::AuthError,
-            ErrorCategory::Timeout,
-            ErrorCategory::IdleTimeout,
-            ErrorCategory::OutputOverflow,
-            ErrorCategory::Canceled,
-            ErrorCategory::ResultError,
-            ErrorCategory::CliError,
-            ErrorCategory::Saturated,
-            ErrorCategory::QueueTimeout,
-            ErrorCategory::ApprovalDenied,
-            ErrorCategory::Internal,
-        ] {
+        for c in ErrorCategory::ALL {
             assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
+            assert_eq!(ErrorCategory::parse(c.as_str()), Some(c));
         }
+        assert_eq!(ErrorCategory::parse("no_such"), None);
         assert_eq!(ErrorCategory::Saturated.retryable(), Retryable::Yes);
         assert_eq!(ErrorCategory::InvalidInput.retryable(), Retryable::No);
         assert_eq!(Retryable::Maybe.to_json(), "maybe");

@@ -85,7 +85,7 @@ impl JobError {
         let category = job
             .error_category
             .as_deref()
-            .and_then(category_from_str)
+            .and_then(ErrorCategory::parse)
             .unwrap_or(match job.status {
                 crate::store::JobStatus::Canceled => ErrorCategory::Canceled,
                 _ => ErrorCategory::Internal,
@@ -131,27 +131,6 @@ impl JobError {
             ),
         )
     }
-}
-
-fn category_from_str(s: &str) -> Option<ErrorCategory> {
-    use ErrorCategory::*;
-    Some(match s {
-        "invalid_input" => InvalidInput,
-        "input_too_large" => InputTooLarge,
-        "not_installed" => NotInstalled,
-        "auth_error" => AuthError,
-        "timeout" => Timeout,
-        "idle_timeout" => IdleTimeout,
-        "output_overflow" => OutputOverflow,
-        "canceled" => Canceled,
-        "result_error" => ResultError,
-        "cli_error" => CliError,
-        "saturated" => Saturated,
-        "queue_timeout" => QueueTimeout,
-        "approval_denied" => ApprovalDenied,
-        "internal" => Internal,
-        _ => return None,
-    })
 }
 
 /// The `Fix:` text of a job that failed with `category`.

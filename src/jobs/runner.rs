@@ -25,6 +25,7 @@ use std::time::{Duration, Instant, SystemTime};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::error::ErrorCategory;
 use crate::exec::{
     self, Activity, CancelToken, EndReason, ExecReport, ExecSpec, OutputSink, SpawnError, Stream,
 };
@@ -157,7 +158,7 @@ pub fn execute(
         Ok(()) => run_and_settle(store, plan, cancel, notify),
         Err(error) => {
             let mut c = JobCompletion::ended(JobStatus::Failed);
-            c.error_category = Some("internal".into());
+            c.error_category = Some(ErrorCategory::Internal.as_str().into());
             c.error = Some(format!("cannot write the run's temp files: {error}"));
             c.end_reason = Some(EndReason::SpawnFailed.as_str().into());
             c
@@ -179,9 +180,9 @@ pub fn execute(
 }
 
 /// Ends a job that never ran (its runner could not start) as failed.
-pub fn fail_unstarted(store: &Store, job_id: &str, category: &str, message: String) {
+pub fn fail_unstarted(store: &Store, job_id: &str, category: ErrorCategory, message: String) {
     let mut c = JobCompletion::ended(JobStatus::Failed);
-    c.error_category = Some(category.into());
+    c.error_category = Some(category.as_str().into());
     c.error = Some(message);
     c.end_reason = Some(EndReason::SpawnFailed.as_str().into());
     if let Err(error) = store.finish_job_blocking(job_id.to_string(), c) {
@@ -538,18 +539,14 @@ fn completion_of(plan: &RunPlan, report: &ExecReport, outcome: Option<Outcome>) 
             Some(o) if o.is_success() => c.status = JobStatus::Completed,
             Some(o) => {
                 let error = o.error.as_ref();
-                c.error_category = Some(
-                    error
-                        .map(|e| e.category.as_str())
-                        .unwrap_or("cli_error")
-                        .into(),
-                );
+                let category = error.map_or(ErrorCategory::CliError, |e| e.category.into());
+                c.error_category = Some(category.as_str().into());
                 c.error = error.map(|e| e.message.clone());
             }
-            None => c.error_category = Some("cli_error".into()),
+            None => c.error_category = Some(ErrorCategory::CliError.as_str().into()),
         },
         EndReason::IdleTimeout => {
-            c.error_category = Some("idle_timeout".into());
+            c.error_category = Some(ErrorCategory::IdleTimeout.as_str().into());
             c.error = Some(format!(
                 "{} produced no output for {} s (idleTimeoutMs {})",
                 plan.cli.default_binary(),
@@ -558,7 +555,7 @@ fn completion_of(plan: &RunPlan, report: &ExecReport, outcome: Option<Outcome>) 
             ));
         }
         EndReason::Timeout => {
-            c.error_category = Some("timeout".into());
+            c.error_category = Some(ErrorCategory::Timeout.as_str().into());
             c.error = Some(format!(
                 "{} ran longer than {} s (timeoutMs {})",
                 plan.cli.default_binary(),
@@ -567,7 +564,7 @@ fn completion_of(plan: &RunPlan, report: &ExecReport, outcome: Option<Outcome>) 
             ));
         }
         EndReason::OutputOverflow => {
-            c.error_category = Some("output_overflow".into());
+            c.error_category = Some(ErrorCategory::OutputOverflow.as_str().into());
             c.output_truncated = true;
             c.error = Some(format!(
                 "{} printed more than {} bytes (max_job_output_bytes)",
@@ -577,12 +574,12 @@ fn completion_of(plan: &RunPlan, report: &ExecReport, outcome: Option<Outcome>) 
         }
         EndReason::Canceled => {
             c.status = JobStatus::Canceled;
-            c.error_category = Some("canceled".into());
+            c.error_category = Some(ErrorCategory::Canceled.as_str().into());
             c.error = Some("canceled by the caller".into());
         }
         EndReason::SpawnFailed => match &report.spawn_error {
             Some(SpawnError::NotFound { program }) => {
-                c.error_category = Some("not_installed".into());
+                c.error_category = Some(ErrorCategory::NotInstalled.as_str().into());
                 c.exit_code = Some(exec::COMPAT_NOT_INSTALLED);
                 c.error = Some(format!(
                     "\"{}\" not found. Install: {}",
@@ -591,7 +588,7 @@ fn completion_of(plan: &RunPlan, report: &ExecReport, outcome: Option<Outcome>) 
                 ));
             }
             other => {
-                c.error_category = Some("cli_error".into());
+                c.error_category = Some(ErrorCategory::CliError.as_str().into());
                 c.error = Some(
                     other
                         .as_ref()
@@ -640,7 +637,7 @@ pub fn run_in_process(
             fail_unstarted(
                 store,
                 &plan.job_id,
-                "internal",
+                ErrorCategory::Internal,
                 format!("cannot claim a run slot: {error}"),
             );
             notify(Notice::Done);

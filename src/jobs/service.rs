@@ -126,7 +126,7 @@ impl JobService {
                         runner::fail_unstarted(
                             &store,
                             &job_id,
-                            "internal",
+                            crate::error::ErrorCategory::Internal,
                             format!("cannot start the job's supervisor: {error}"),
                         );
                         if let Some(local) = this.local_map().remove(&job_id) {

@@ -248,7 +248,7 @@ pub fn run(job_id: &str) -> Result<(), SupervisorError> {
             runner::fail_unstarted(
                 &store,
                 &file.plan.job_id,
-                "internal",
+                crate::error::ErrorCategory::Internal,
                 format!("the supervisor could not claim a run slot: {error}"),
             );
             notify(Notice::Done);

@@ -96,11 +96,18 @@ pub enum ErrorCategory {
 
 impl ErrorCategory {
     pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorCategory::AuthError => "auth_error",
-            ErrorCategory::InputTooLarge => "input_too_large",
-            ErrorCategory::ResultError => "result_error",
-            ErrorCategory::CliError => "cli_error",
+        crate::error::ErrorCategory::from(self).as_str()
+    }
+}
+
+/// The categories a CLI's output can yield are a subset of the gateway's one vocabulary.
+impl From<ErrorCategory> for crate::error::ErrorCategory {
+    fn from(category: ErrorCategory) -> Self {
+        match category {
+            ErrorCategory::AuthError => crate::error::ErrorCategory::AuthError,
+            ErrorCategory::InputTooLarge => crate::error::ErrorCategory::InputTooLarge,
+            ErrorCategory::ResultError => crate::error::ErrorCategory::ResultError,
+            ErrorCategory::CliError => crate::error::ErrorCategory::CliError,
         }
     }
 }
