@@ -1,5 +1,5 @@
 //! The scenarios of the gateway benchmark (quality.md, "Performance targets"), shared by the
-//! `gwbench` example (full runs against the release binary) and `tests/bench_smoke.rs`
+//! `gwbench` example (full runs against the release binary) and `tests/integration/bench_smoke.rs`
 //! (`--smoke`: each scenario once with tiny sizes, against the debug binary, no timing
 //! assertions).
 //!

@@ -10,7 +10,7 @@
 //! cargo run --release --example gwbench -- --smoke   # each scenario once, tiny sizes
 //! ```
 //!
-//! The scenarios live in `harness.rs`, shared with `tests/bench_smoke.rs` so the harness is
+//! The scenarios live in `harness.rs`, shared with `tests/integration/bench_smoke.rs` so the harness is
 //! exercised by `cargo test` (in smoke mode, against the debug binary).
 
 mod harness;

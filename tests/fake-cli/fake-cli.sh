@@ -5,7 +5,7 @@
 # No network, no compilation, plain POSIX sh (runs under dash).
 #
 # Which CLI it plays: $FAKE_CLI_NAME, else the name it was started as (the test helper in
-# tests/common/fake_cli.rs installs symlinks named claude, codex, … into a test's bin dir).
+# tests/integration/common/fake_cli.rs installs symlinks named claude, codex, … into a test's bin dir).
 #
 # What it does, in order:
 #   1. FAKE_CLI_IGNORE_TERM=1   ignore SIGTERM (inherited by every process it starts).

@@ -1,7 +1,7 @@
 //! The stdio server as a client sees it: handshake, tool list, health, lifecycle and exit
 //! codes, config errors at startup.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;
@@ -24,7 +24,7 @@ const FOUNDATION_TOOLS: [&str; 11] = [
     "approval_list",
 ];
 
-/// Registered with the default `sqlite` backend (tests/job_tools.rs covers them).
+/// Registered with the default `sqlite` backend (job_tools.rs covers them).
 const JOB_TOOLS: [&str; 6] = [
     "llm_job_status",
     "llm_job_watch",

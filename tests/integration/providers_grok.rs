@@ -1,8 +1,7 @@
 //! grok adapter: golden argv for every line of providers.md "grok" and every parameter, and
 //! the parser on every captured grok case (and the old community `grok`).
 
-#[path = "providers_support/mod.rs"]
-mod support;
+use crate::providers_support as support;
 
 use llm_cli_gateway::providers::grok::{self, GrokRequest};
 use llm_cli_gateway::providers::invocation::{BuildContext, Invocation, SessionBinding, TempFile};

@@ -3,7 +3,7 @@
 //! carry the record and start nothing, decisions stored with the prompt hash only, and
 //! `approval_list`.
 
-mod common;
+use crate::common;
 
 use common::fake_cli::{self, Recording};
 use common::{TestHome, WAIT, assert_matches_output_schema, call, ok, text_of};

@@ -6,8 +6,7 @@
 //!
 //! Case counts stay modest so the suite stays fast.
 
-#[path = "providers_support/mod.rs"]
-mod support;
+use crate::providers_support as support;
 
 use llm_cli_gateway::providers::invocation::{Invocation, LARGE_PROMPT_BYTES, MAX_ARG_BYTES};
 use llm_cli_gateway::providers::outcome::{Baseline, FinishInput};

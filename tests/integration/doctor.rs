@@ -2,7 +2,7 @@
 //! config-and-cli.md, the `ok`/exit-code rule, the auth probes (method, never the secret),
 //! bounded probes with a hanging CLI, and the plain-text report off a terminal.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};

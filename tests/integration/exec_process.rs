@@ -16,6 +16,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::common::libtest_name;
 use llm_cli_gateway::exec::{
     self, Activity, CancelToken, DEFAULT_OUTPUT_CAP, EndReason, ExecReport, ExecSpec, Limits,
     OutputSink, ProcessExit, SpawnError, Stream,
@@ -673,7 +674,7 @@ fn parent_death_signal_kills_the_child_when_its_parent_dies() {
     let mut helper = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "parent_death_signal_helper",
+            &libtest_name(module_path!(), "parent_death_signal_helper"),
             "--nocapture",
             "--test-threads=1",
         ])

@@ -2,7 +2,7 @@
 //! binary's absolute path, parses in its client's format (JSON or TOML), asks for a tool
 //! timeout above the sync deadline, and uses only flags the client's `mcp add --help` has.
 
-mod common;
+use crate::common;
 
 use common::{BINARY, TestHome};
 use serde_json::Value;

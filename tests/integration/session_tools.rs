@@ -1,7 +1,7 @@
 //! The six `session_*` tools and `list_models` through the real binary: semantics, bad
 //! inputs, output schemas, and persistence across server processes.
 
-mod common;
+use crate::common;
 
 use common::{Client, TestHome, assert_matches_output_schema, call, err, ok};
 use rmcp::model::Tool;

@@ -2,7 +2,7 @@
 //! CLIs: the same pipeline and store as the MCP tools, exit codes 0/1/2, prompt from stdin,
 //! `--async` + `jobs result|show|list|watch|cancel`, and the flight recorder.
 
-mod common;
+use crate::common;
 
 use std::process::{Output, Stdio};
 

@@ -1,8 +1,7 @@
 //! mistral (vibe) adapter: golden argv/env for every line of providers.md "mistral" and every
 //! parameter, and the parser on every captured vibe case, with `export.json`.
 
-#[path = "providers_support/mod.rs"]
-mod support;
+use crate::providers_support as support;
 
 use llm_cli_gateway::providers::invocation::{BuildContext, Invocation, SessionBinding, TempFile};
 use llm_cli_gateway::providers::outcome::{Baseline, ErrorCategory, ErrorKind, FinishInput, Usage};

@@ -1,9 +1,9 @@
 //! The fake provider CLIs themselves (`tests/fake-cli/fake-cli.sh` through
-//! `tests/common/fake_cli.rs`), run directly with an environment cleared like the harness's:
+//! `tests/integration/common/fake_cli.rs`), run directly with an environment cleared like the harness's:
 //! default replay equals the captured bytes, the recording is byte-exact, and every knob
 //! does what the gateway's integration tests rely on. No gateway is involved here.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};

@@ -5,7 +5,7 @@
 //! `mcpServers: {requested, enabled, missing}`, and the file is removed on every exit path
 //! (success, CLI failure, timeout, cancel; in-process and supervised runners).
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -1,7 +1,7 @@
 //! The request tools through the real binary, with the fake CLIs: sync success per provider,
 //! errors that cost nothing, dedup, deferral, async start, cancel, limits.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -6,7 +6,7 @@
 //! session and reused; bad names, a name in use and a `workingDir` outside a repository
 //! are `invalid_input` before any job.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

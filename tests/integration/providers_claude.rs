@@ -1,8 +1,7 @@
 //! claude adapter: golden argv/env/stdin for every line of providers.md "claude" and every
 //! parameter, and the parser on every captured claude case.
 
-#[path = "providers_support/mod.rs"]
-mod support;
+use crate::providers_support as support;
 
 use std::collections::BTreeMap;
 

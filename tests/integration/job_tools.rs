@@ -7,7 +7,7 @@
 //! sharing safe). Only this file writes SQL itself, and only what the API cannot: a heartbeat
 //! aged past the orphan threshold.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};

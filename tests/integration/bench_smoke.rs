@@ -2,8 +2,7 @@
 //! scenario once with tiny sizes against the debug binary. It checks the harness's own
 //! assertions (dedup hits, truncation, paging back intact); it asserts no timings.
 
-#[path = "../examples/gwbench/harness.rs"]
-mod harness;
+use crate::harness;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_benchmark_scenario_runs_once() {

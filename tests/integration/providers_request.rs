@@ -1,8 +1,7 @@
 //! The shared request rules of quality.md "Bad input" and mcp-surface.md (common parameters),
 //! exercised through the claude request; the per-provider parameter matrix is at the end.
 
-#[path = "providers_support/mod.rs"]
-mod support;
+use crate::providers_support as support;
 
 use llm_cli_gateway::providers::claude::ClaudeRequest;
 use llm_cli_gateway::providers::dispatch::ProviderRequest;

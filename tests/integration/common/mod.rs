@@ -24,6 +24,16 @@ use tempfile::TempDir;
 /// The binary under test, built by cargo for integration tests.
 pub const BINARY: &str = env!("CARGO_BIN_EXE_llm-cli-gateway");
 
+/// The name libtest gives test `name` of module `module` (pass `module_path!()`), for a
+/// test that re-runs this binary with `--exact` to get a helper process: libtest names
+/// tests by their module path without the crate's name.
+pub fn libtest_name(module: &str, name: &str) -> String {
+    match module.split_once("::") {
+        Some((_crate, path)) => format!("{path}::{name}"),
+        None => name.to_string(),
+    }
+}
+
 /// The longest any single harness wait may take before the test fails.
 pub const WAIT: Duration = Duration::from_secs(30);
 

@@ -1,8 +1,7 @@
 //! gemini adapter: golden argv for every line of providers.md "gemini" and every parameter,
 //! and the parser on every captured gemini case.
 
-#[path = "providers_support/mod.rs"]
-mod support;
+use crate::providers_support as support;
 
 use llm_cli_gateway::providers::gemini::{self, GeminiRequest};
 use llm_cli_gateway::providers::invocation::{BuildContext, Invocation, SessionBinding};

@@ -1,8 +1,7 @@
 //! codex adapter: golden argv/env/stdin for every line of providers.md "codex" (new and
 //! resume forms) and every parameter, and the parser on every captured codex case.
 
-#[path = "providers_support/mod.rs"]
-mod support;
+use crate::providers_support as support;
 
 use llm_cli_gateway::providers::codex::{self, CodexRequest};
 use llm_cli_gateway::providers::invocation::{BuildContext, Invocation, SessionBinding, TempFile};

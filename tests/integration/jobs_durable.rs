@@ -1,7 +1,7 @@
 //! Supervised jobs through the real binary: a job outlives its server, and cancel reaches
 //! the whole process group (grandchild and SIGTERM-ignoring CLI included).
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

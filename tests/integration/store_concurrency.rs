@@ -16,6 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::common::libtest_name;
 use llm_cli_gateway::providers::Provider;
 use llm_cli_gateway::store::{
     Admission, Claim, ClaimLimits, DedupPolicy, JobCompletion, JobFilter, JobStatus, NewJob,
@@ -185,7 +186,12 @@ fn several_processes_share_one_file() {
     let mut children: Vec<Child> = (0..CHILDREN)
         .map(|i| {
             Command::new(&exe)
-                .args(["--exact", "child_worker", "--nocapture", "--test-threads=1"])
+                .args([
+                    "--exact",
+                    &libtest_name(module_path!(), "child_worker"),
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
                 .env(ENV_PATH, &path)
                 .env(ENV_INDEX, i.to_string())
                 .stdout(Stdio::piped())

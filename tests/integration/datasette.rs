@@ -2,7 +2,7 @@
 //! and the views, checked in SQL on a file the gateway wrote through `run`, and — when
 //! `datasette` is on PATH — Datasette itself reading that file.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 //! `llm_request_result` with and without the prompt. Every result is validated against its
 //! advertised output schema.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

@@ -5,8 +5,7 @@
 //! "Can emit" is made concrete twice: maximal requests are built for every session binding,
 //! and every flag literal in the adapter's source must show up in those builds.
 
-#[path = "providers_support/mod.rs"]
-mod support;
+use crate::providers_support as support;
 
 use std::collections::BTreeSet;
 
@@ -322,11 +321,11 @@ fn check_provider(provider: Provider) {
     }
     // Every flag literal in the adapter's source is covered by the builds above.
     let source = match provider {
-        Provider::Claude => include_str!("../src/providers/claude.rs"),
-        Provider::Codex => include_str!("../src/providers/codex.rs"),
-        Provider::Gemini => include_str!("../src/providers/gemini.rs"),
-        Provider::Grok => include_str!("../src/providers/grok.rs"),
-        Provider::Mistral => include_str!("../src/providers/vibe.rs"),
+        Provider::Claude => include_str!("../../src/providers/claude.rs"),
+        Provider::Codex => include_str!("../../src/providers/codex.rs"),
+        Provider::Gemini => include_str!("../../src/providers/gemini.rs"),
+        Provider::Grok => include_str!("../../src/providers/grok.rs"),
+        Provider::Mistral => include_str!("../../src/providers/vibe.rs"),
     };
     let literal = regex::Regex::new(r#""(--?[a-z][a-z0-9-]*)""#).unwrap();
     for capture in literal.captures_iter(source) {

@@ -5,7 +5,7 @@
 //! estimated savings, claude `ttlRemainingMs`, the `cache_ttl_expiring_soon` warning, and
 //! that no resource ever carries prompt or response text.
 
-mod common;
+use crate::common;
 
 use common::fake_cli;
 use common::{Client, TestHome, call, ok};

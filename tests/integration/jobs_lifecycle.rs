@@ -4,7 +4,7 @@
 //! UTF-8 split across writes, and `cancel_on_exit`. Every scenario ends by checking that no
 //! flight-recorder row is left open once its job has ended.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Stdio;

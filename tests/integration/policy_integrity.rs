@@ -2,7 +2,7 @@
 //! near-misses (negation in another sentence, inside backticks, "never mind, use the
 //! tools"), in `structuredContent.warnings` and in the flight-recorder row.
 
-mod common;
+use crate::common;
 
 use common::fake_cli;
 use common::{TestHome, call, ok};
