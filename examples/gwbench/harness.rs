@@ -28,7 +28,12 @@ pub struct Options {
     pub binary: PathBuf,
     /// Each scenario once, tiny sizes: proves the harness works, measures nothing.
     pub smoke: bool,
+    /// Run only the scenarios whose names are listed (see [`SCENARIOS`]); all when empty.
+    pub only: Vec<String>,
 }
+
+/// The scenario names `--only` accepts, in the order a full run takes them.
+pub const SCENARIOS: [&str; 5] = ["cold-start", "sync", "async", "big-output", "seeded-store"];
 
 type Client = RunningService<RoleClient, ()>;
 type Result<T> = std::result::Result<T, String>;
@@ -384,11 +389,22 @@ pub async fn run(options: &Options) -> Result<Report> {
         figures: Vec::new(),
         checks: Vec::new(),
     };
-    cold_start(options, &mut report).await?;
-    sync_overhead(options, &mut report).await?;
-    concurrent_async(options, &mut report).await?;
-    big_output(options, &mut report).await?;
-    seeded_store(options, &mut report).await?;
+    let wanted = |name: &str| options.only.is_empty() || options.only.iter().any(|o| o == name);
+    if wanted("cold-start") {
+        cold_start(options, &mut report).await?;
+    }
+    if wanted("sync") {
+        sync_overhead(options, &mut report).await?;
+    }
+    if wanted("async") {
+        concurrent_async(options, &mut report).await?;
+    }
+    if wanted("big-output") {
+        big_output(options, &mut report).await?;
+    }
+    if wanted("seeded-store") {
+        seeded_store(options, &mut report).await?;
+    }
     Ok(report)
 }
 

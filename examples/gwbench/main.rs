@@ -8,6 +8,7 @@
 //! ```text
 //! cargo build --release && cargo run --release --example gwbench
 //! cargo run --release --example gwbench -- --smoke   # each scenario once, tiny sizes
+//! cargo run --release --example gwbench -- --only async,big-output   # some scenarios
 //! ```
 //!
 //! The scenarios live in `harness.rs`, shared with `tests/integration/bench_smoke.rs` so the harness is
@@ -21,16 +22,32 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let mut smoke = false;
     let mut binary: Option<PathBuf> = None;
+    let mut only: Vec<String> = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--smoke" => smoke = true,
             "--binary" => binary = args.next().map(PathBuf::from),
+            "--only" => {
+                let list = args.next().unwrap_or_default();
+                for name in list.split(',').filter(|n| !n.is_empty()) {
+                    if !harness::SCENARIOS.contains(&name) {
+                        eprintln!(
+                            "gwbench: unknown scenario {name}; the scenarios are {}",
+                            harness::SCENARIOS.join(", ")
+                        );
+                        return ExitCode::from(2);
+                    }
+                    only.push(name.to_string());
+                }
+            }
             "-h" | "--help" => {
                 println!(
-                    "usage: gwbench [--smoke] [--binary PATH]\n\n\
+                    "usage: gwbench [--smoke] [--binary PATH] [--only SCENARIO,…]\n\n\
                      Benchmarks the release llm-cli-gateway binary (default: next to this \
-                     example, target/release/llm-cli-gateway) and prints a markdown table."
+                     example, target/release/llm-cli-gateway) and prints a markdown table.\n\
+                     Scenarios: {}",
+                    harness::SCENARIOS.join(", ")
                 );
                 return ExitCode::SUCCESS;
             }
@@ -59,7 +76,11 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .expect("build the tokio runtime");
-    let options = harness::Options { binary, smoke };
+    let options = harness::Options {
+        binary,
+        smoke,
+        only,
+    };
     match runtime.block_on(harness::run(&options)) {
         Ok(report) => {
             println!("{}", report.markdown());

@@ -9,6 +9,8 @@ async fn every_benchmark_scenario_runs_once() {
     let options = harness::Options {
         binary: env!("CARGO_BIN_EXE_llm-cli-gateway").into(),
         smoke: true,
+        // Every scenario by name, so each name `--only` accepts stays wired to a scenario.
+        only: harness::SCENARIOS.iter().map(|s| s.to_string()).collect(),
     };
     let report = harness::run(&options)
         .await
