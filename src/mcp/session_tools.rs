@@ -225,12 +225,11 @@ pub async fn set_active(state: &GatewayState, params: SetActiveParams) -> Result
 
 pub async fn delete(state: &GatewayState, params: SessionIdParams) -> Result<Value, ToolError> {
     check_session_id(&params.session_id, "sessionId")?;
-    let cwd = state
+    let dirs = state
         .store
-        .get_session(params.session_id.clone())
+        .session_run_dirs(params.session_id.clone())
         .await
-        .map_err(store_error)?
-        .and_then(|row| row.cwd);
+        .map_err(store_error)?;
     let deleted = state
         .store
         .delete_session(params.session_id.clone())
@@ -239,7 +238,7 @@ pub async fn delete(state: &GatewayState, params: SessionIdParams) -> Result<Val
     if !deleted {
         return Err(unknown_session(&params.session_id, "sessionId"));
     }
-    let worktree = release_worktrees(vec![(params.session_id.clone(), cwd)])
+    let worktree = release_worktrees(vec![(params.session_id.clone(), dirs)])
         .await
         .into_iter()
         .next();
@@ -251,14 +250,20 @@ pub async fn delete(state: &GatewayState, params: SessionIdParams) -> Result<Val
 }
 
 pub async fn clear_all(state: &GatewayState, params: ListParams) -> Result<Value, ToolError> {
-    let sessions: Vec<(String, Option<String>)> = state
+    let mut sessions: Vec<(String, Vec<String>)> = Vec::new();
+    for row in state
         .store
         .list_sessions(params.cli)
         .await
         .map_err(store_error)?
-        .into_iter()
-        .map(|row| (row.id, row.cwd))
-        .collect();
+    {
+        let dirs = state
+            .store
+            .session_run_dirs(row.id.clone())
+            .await
+            .map_err(store_error)?;
+        sessions.push((row.id, dirs));
+    }
     // The store returns the deleted ids; the count is what callers need.
     let deleted = state
         .store
@@ -283,26 +288,36 @@ pub async fn clear_all(state: &GatewayState, params: ListParams) -> Result<Value
 }
 
 /// Removes the gateway worktrees of deleted sessions (policy.md: "removed with the
-/// session") when clean; one `{path, branch, removed, reason}` per session that had one.
-async fn release_worktrees(sessions: Vec<(String, Option<String>)>) -> Vec<Value> {
+/// session") when clean; one `{path, branch, removed, reason}` per worktree bound to one of
+/// them. Each session comes with the directories its runs used; any of them that is a
+/// gateway worktree bound to the session is its worktree.
+async fn release_worktrees(sessions: Vec<(String, Vec<String>)>) -> Vec<Value> {
     tokio::task::spawn_blocking(move || {
-        sessions
-            .into_iter()
-            .filter_map(|(id, cwd)| {
-                let (wt, finish) =
-                    crate::worktree::release_session(std::path::Path::new(&cwd?), &id)?;
+        let mut released = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (id, dirs) in sessions {
+            for dir in dirs {
+                let Some((wt, finish)) =
+                    crate::worktree::release_session(std::path::Path::new(&dir), &id)
+                else {
+                    continue;
+                };
+                if !seen.insert(wt.path.clone()) {
+                    continue;
+                }
                 let reason = match finish {
                     crate::worktree::Finish::KeptWithWork(reason) => Some(reason),
                     _ => None,
                 };
-                Some(json!({
+                released.push(json!({
                     "path": wt.path,
                     "branch": wt.branch,
                     "removed": reason.is_none(),
                     "reason": reason,
-                }))
-            })
-            .collect()
+                }));
+            }
+        }
+        released
     })
     .await
     .unwrap_or_default()

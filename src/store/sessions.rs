@@ -131,6 +131,21 @@ fn get(conn: &Connection, _cx: &Cx, id: String) -> Result<Option<SessionRow>, St
     get_row(conn, &id)
 }
 
+/// The directories a session's runs used: the cwd recorded on the session and each of its
+/// jobs' cwd. A run that failed never records its cwd on the session (the binding only
+/// advances on success), but its job row has it — which is how a gateway worktree created
+/// for such a run is still found when the session is deleted.
+fn run_dirs(conn: &Connection, _cx: &Cx, id: String) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT cwd FROM sessions WHERE id = ?1 AND cwd IS NOT NULL \
+         UNION SELECT cwd FROM jobs WHERE session_id = ?1 AND cwd IS NOT NULL",
+    )?;
+    let dirs = stmt
+        .query_map(params![id], |row| row.get(0))?
+        .collect::<Result<Vec<String>, _>>()?;
+    Ok(dirs)
+}
+
 /// Sessions newest use first (the active one is flagged, not moved).
 fn list(conn: &Connection, _cx: &Cx, cli: Option<Provider>) -> Result<Vec<SessionRow>, StoreError> {
     let sql = format!(
@@ -298,6 +313,10 @@ impl Store {
         /// One session by id.
         read fn get_session / get_session_blocking(session_id: String) -> Option<SessionRow>
             = get;
+
+        /// The directories a session's runs used (its cwd and its jobs' cwds), distinct.
+        read fn session_run_dirs / session_run_dirs_blocking(session_id: String)
+            -> Vec<String> = run_dirs;
 
         /// Sessions (of one CLI, or all), most recently used first.
         read fn list_sessions / list_sessions_blocking(cli: Option<Provider>)

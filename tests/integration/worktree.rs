@@ -424,6 +424,42 @@ async fn deleting_a_session_removes_its_clean_worktree_and_keeps_a_dirty_one() {
 }
 
 #[tokio::test]
+async fn deleting_a_session_whose_runs_all_failed_still_removes_its_worktree() {
+    // A failed run does not record its cwd on the session; the job row has it.
+    let (home, _records, repo) = start(&[(knob::EXIT, "1")]);
+    let client = home.connect().await;
+    let created = ok(call(&client, "session_create", json!({"cli": "claude"})).await);
+    let id = created["session"]["sessionId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let failed = call(
+        &client,
+        "claude_request",
+        json!({"prompt": "p", "workingDir": repo, "worktree": true}),
+    )
+    .await;
+    assert_eq!(failed.is_error, Some(true), "{failed:?}");
+    let listed = ok(call(&client, "session_get", json!({"sessionId": id})).await);
+    assert!(listed["session"]["cwd"].is_null(), "{listed}");
+    let worktrees: Vec<PathBuf> = std::fs::read_dir(repo.join(".worktrees"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(
+        worktrees.len(),
+        1,
+        "the session's worktree outlives a failed run"
+    );
+    let path = &worktrees[0];
+
+    let deleted = ok(call(&client, "session_delete", json!({"sessionId": id})).await);
+    assert_eq!(deleted["worktree"]["removed"], true, "{deleted}");
+    assert!(!path.exists(), "removed with the session");
+    assert!(branches(&repo).trim().is_empty(), "{}", branches(&repo));
+}
+
+#[tokio::test]
 async fn a_request_rejected_after_the_worktree_was_made_leaves_none_behind() {
     let (home, records, repo) = start(&[]);
     let client = home.connect().await;
