@@ -14,8 +14,8 @@
 //!
 //! Concurrency model. Several server processes and supervisors share the file. Inside one
 //! process all writes are serialised on the writer thread; across processes every write is
-//! one short `BEGIN IMMEDIATE … COMMIT` transaction, and the busy timeout
-//! ([`BUSY_TIMEOUT`]) makes a writer wait for another process's transaction instead of
+//! one short `BEGIN IMMEDIATE … COMMIT` transaction, and the busy handler (`busy.rs`, up
+//! to [`BUSY_TIMEOUT`]) makes a writer wait for another process's transaction instead of
 //! failing. Reads see a consistent snapshot (one deferred transaction per read) and never
 //! block writers (WAL).
 
@@ -67,6 +67,7 @@ macro_rules! store_ops {
 }
 
 mod approvals;
+mod busy;
 mod error;
 mod jobs;
 mod migrations;
@@ -497,8 +498,8 @@ fn open_connection(path: &Path, kind: ConnKind) -> Result<Connection, StoreError
         // they stay read-write at the VFS level because WAL readers need the -shm file.
         ConnKind::Reader => OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     };
-    let conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
-    conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+    let mut conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
+    busy::install(&mut conn, BUSY_TIMEOUT).map_err(open_err)?;
     // Every typed operation uses cached statements; the default cache (16) is smaller than
     // the set a busy server cycles through.
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);

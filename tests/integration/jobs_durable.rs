@@ -46,6 +46,47 @@ fn parent_pid(pid: u32) -> Option<u32> {
         .and_then(|v| v.trim().parse().ok())
 }
 
+/// The supervisor is detached as jobs.md asks: a session (and group) of its own, stdio on
+/// /dev/null, and the pipe to the server that started it.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_supervisor_runs_in_its_own_session_with_stdio_on_dev_null() {
+    let mut home = TestHome::new();
+    fake_cli::install_all(&home);
+    home.set_env(knob::DELAY_MS, "800");
+    let client = home.connect().await;
+    let started = ok(call(
+        &client,
+        "claude_request_async",
+        json!({"prompt": "detached"}),
+    )
+    .await);
+    let job = started["jobId"].as_str().unwrap().to_string();
+    wait_for_status(&home, &job, "running").await;
+    let pid: i64 = job_field(&home, &job, "supervisor_pid");
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // After "pid (comm) ": state, ppid, pgrp, session.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    assert_eq!(fields[2], pid.to_string(), "process group: {stat}");
+    assert_eq!(fields[3], pid.to_string(), "session: {stat}");
+    for fd in 0..3 {
+        let target = std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).unwrap();
+        assert_eq!(target, std::path::Path::new("/dev/null"), "fd {fd}");
+    }
+    let notices = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.unwrap().path()).ok())
+        .filter(|t| t.to_string_lossy().starts_with("pipe:"))
+        .count();
+    assert!(notices >= 1, "the notice pipe is open in the supervisor");
+    wait_for_status(&home, &job, "completed").await;
+}
+
 #[cfg(target_os = "linux")]
 #[tokio::test]
 async fn a_job_survives_its_server_killed_with_sigkill() {
