@@ -6,8 +6,9 @@
 //! supervisor never migrates and accepts any version at least [`SUPERVISOR_MIN_VERSION`].
 //! Not here: opening the file or its pragmas (`mod.rs`), and any data access.
 //!
-//! Adding version 2 = appending one `Migration` to [`MIGRATIONS`]. Keep steps additive (new
-//! tables, new nullable columns, new indexes and views): supervisors of the previous binary
+//! Adding a version = appending one `Migration` to [`MIGRATIONS`]; a released step is never
+//! edited. Keep steps additive (new tables, new nullable columns, new indexes and views;
+//! replacing an index no SQL names is fine): supervisors of the previous binary
 //! keep writing to the file after an upgrade until their jobs end. That is also why no
 //! column carries a `CHECK (status IN …)`: a new status must not need a table rebuild.
 
@@ -24,13 +25,19 @@ pub(crate) struct Migration {
 }
 
 /// Every step, oldest first; versions are consecutive from 1.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    sql: V1,
-}];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        sql: V1,
+    },
+    Migration {
+        version: 2,
+        sql: V2,
+    },
+];
 
 /// The schema version this binary writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// The oldest schema a supervisor of this binary can work with. Raise it only when a
 /// migration adds something the supervisor itself reads or writes.
@@ -268,6 +275,34 @@ SELECT id, cli, status, model, created_at, started_at, finished_at,
        correlation_id, session_id, provider_session_id, supervisor_pid, heartbeat_at
 FROM jobs
 ORDER BY created_at DESC;
+"#;
+
+/// Version 2: indexes shaped for the flight-recorder reads on a big file (quality.md: 100 000
+/// rows, each read ≤ 50 ms). Only indexes change, so a supervisor of the previous binary keeps
+/// working on a migrated file ([`SUPERVISOR_MIN_VERSION`] stays 1); no SQL names an index.
+///
+/// - Job lists walk `ORDER BY created_at DESC, id DESC` newest first. Indexes ending at
+///   `created_at` left the `id` tie-break to a sort of every row with the same timestamp
+///   (under any `status`/`cli` filter too); with `id` in the index the walk stops after
+///   LIMIT rows. They replace the v1 indexes they extend, which no query needs any more.
+/// - The usage baseline of a resumed provider session looked at every job of the CLI.
+/// - `cache-state://global` sums the last 24 h of requests per (cli, model). A covering
+///   index led by `(cli, model, datetime_utc)` answers each pair with one range scan of
+///   index entries and no sort (see `store::requests::cache_stats`); one led by
+///   `datetime_utc` would still sort every row of the window for the GROUP BY.
+const V2: &str = r#"
+DROP INDEX jobs_by_created;
+DROP INDEX jobs_by_status_created;
+DROP INDEX jobs_by_cli_created;
+CREATE INDEX jobs_by_created_id ON jobs(created_at, id);
+CREATE INDEX jobs_by_status_created_id ON jobs(status, created_at, id);
+CREATE INDEX jobs_by_cli_created_id ON jobs(cli, created_at, id);
+CREATE INDEX jobs_by_provider_session ON jobs(cli, provider_session_id)
+    WHERE provider_session_id IS NOT NULL;
+CREATE INDEX requests_cache_stats ON requests(
+    cli, model, datetime_utc,
+    deduped, input_tokens, cache_read_tokens, cache_creation_tokens, cost_usd
+);
 "#;
 
 /// Reads `PRAGMA user_version`.

@@ -580,11 +580,79 @@ pub(crate) mod testing {
         (dir, store)
     }
 
+    /// `EXPLAIN QUERY PLAN` of `sql` bound to `params`: one detail per line.
+    pub(crate) fn query_plan(
+        conn: &Connection,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> String {
+        let mut stmt = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .expect("explain");
+        let details = stmt
+            .query_map(params, |r| r.get::<_, String>("detail"))
+            .expect("plan")
+            .collect::<Result<Vec<_>, _>>()
+            .expect("plan rows");
+        details.join("\n")
+    }
+
+    /// Asserts that `plan` walks `table` through an index whose name contains `index`, reads no row it could skip (no
+    /// `SCAN` of the table itself) and sorts nothing (no temp b-tree).
+    pub(crate) fn assert_plan_uses(plan: &str, table: &str, index: &str) {
+        assert!(
+            plan.lines()
+                .any(|l| l.contains(" INDEX ") && l.contains(index)),
+            "{index} unused:\n{plan}"
+        );
+        assert!(!plan.contains("TEMP B-TREE"), "sorts:\n{plan}");
+        for line in plan.lines() {
+            assert!(
+                !line.starts_with(&format!("SCAN {table}")) || line.contains(" INDEX "),
+                "scans {table}:\n{plan}"
+            );
+        }
+    }
+
     impl Store {
         /// Runs raw SQL in a write transaction (tests only: to age rows, break rules).
         pub(crate) fn exec_raw(&self, sql: &str) -> Result<(), StoreError> {
             let sql = sql.to_string();
             self.write_blocking(move |conn| Ok(conn.execute_batch(&sql)?))
+        }
+
+        /// Appends `n` copies of `table`'s first row, like the benchmark's seed: the
+        /// columns in `fresh` get distinct values (the last 12 characters replaced by a
+        /// counter), every other column — timestamps included — is copied as is.
+        pub(crate) fn clone_first_row(&self, table: &str, n: usize, fresh: &[&str]) {
+            let table_name = table.to_string();
+            let columns: Vec<String> = self
+                .read_blocking(move |conn| {
+                    let mut stmt = conn.prepare(
+                        "SELECT name FROM pragma_table_info(?1) WHERE NOT (pk = 1 AND name = 'seq')",
+                    )?;
+                    let names = stmt.query_map([table_name], |r| r.get(0))?;
+                    Ok(names.collect::<Result<Vec<String>, _>>()?)
+                })
+                .expect("columns");
+            let values: Vec<String> = columns
+                .iter()
+                .map(|c| {
+                    if fresh.contains(&c.as_str()) {
+                        format!("substr(t.{c}, 1, length(t.{c}) - 12) || printf('%012x', n.i)")
+                    } else {
+                        format!("t.{c}")
+                    }
+                })
+                .collect();
+            self.exec_raw(&format!(
+                "INSERT INTO {table} ({}) \
+                 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n}) \
+                 SELECT {} FROM (SELECT * FROM {table} LIMIT 1) AS t, n",
+                columns.join(", "),
+                values.join(", ")
+            ))
+            .expect("clone rows");
         }
 
         /// Reads one integer with raw SQL (tests only).
@@ -710,6 +778,74 @@ mod tests {
             let store = Store::open(StoreOptions::new(&path, OpenRole::Server)).unwrap();
             assert_eq!(store.schema_version(), SCHEMA_VERSION, "from {start}");
         }
+    }
+
+    #[test]
+    fn a_version_1_file_with_jobs_and_requests_migrates_to_version_2() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("logs.db");
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            assert_eq!(migrations::migrate_to(&mut conn, &path, 1).unwrap(), 1);
+        }
+        // A supervisor of this binary works on the v1 file without migrating it.
+        let v1 = Store::open(StoreOptions::new(&path, OpenRole::Supervisor)).unwrap();
+        assert_eq!(v1.schema_version(), 1);
+        let (job, _, _) = jobs::tests::admit_key(&v1, "before the upgrade");
+        drop(v1);
+
+        let store = Store::open(StoreOptions::new(&path, OpenRole::Server)).unwrap();
+        assert_eq!(store.schema_version(), 2);
+        let indexes = |table: &str| -> Vec<String> {
+            let table = table.to_string();
+            store
+                .read_blocking(move |conn| {
+                    let mut stmt = conn.prepare(
+                        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1 \
+                         AND name NOT LIKE 'sqlite_%' ORDER BY name",
+                    )?;
+                    let names = stmt.query_map([table], |r| r.get(0))?;
+                    Ok(names.collect::<Result<Vec<String>, _>>()?)
+                })
+                .unwrap()
+        };
+        assert_eq!(
+            indexes("jobs"),
+            [
+                "jobs_by_cli_created_id",
+                "jobs_by_correlation",
+                "jobs_by_created_id",
+                "jobs_by_finished",
+                "jobs_by_provider_session",
+                "jobs_by_request_key",
+                "jobs_by_session",
+                "jobs_by_status_created_id",
+            ]
+        );
+        assert!(indexes("requests").contains(&"requests_cache_stats".to_string()));
+        // The rows written before the upgrade read through the new indexes.
+        let listed = store
+            .list_jobs_blocking(JobFilter {
+                status: Some(JobStatus::Queued),
+                cli: Some(crate::providers::Provider::Claude),
+                limit: 5,
+                progress_limit: 0,
+            })
+            .unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].job.id, job.id);
+        let stats = store
+            .cache_stats_blocking(CacheStatsFilter {
+                since: chrono::Utc::now() - chrono::Duration::hours(1),
+                session_id: None,
+                stable_prefix_hash: None,
+            })
+            .unwrap();
+        assert_eq!(stats.iter().map(|s| s.requests).sum::<i64>(), 1);
+        let integrity: String = store
+            .read_blocking(|c| Ok(c.query_row("PRAGMA integrity_check", [], |r| r.get(0))?))
+            .unwrap();
+        assert_eq!(integrity, "ok");
     }
 
     #[test]

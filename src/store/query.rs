@@ -31,13 +31,28 @@ impl ListQuery {
 
     /// Runs the query and maps each row.
     pub(crate) fn run<T>(
-        mut self,
+        self,
         conn: &Connection,
         select_from: &str,
         order_by: &str,
         limit: u32,
         map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
     ) -> Result<Vec<T>, StoreError> {
+        let (sql, args) = self.build(select_from, order_by, limit);
+        Ok(conn
+            .prepare_cached(&sql)?
+            .query_map(rusqlite::params_from_iter(args.iter()), map)?
+            .collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// The query plan [`ListQuery::run`] would follow (tests pin the indexes lists use).
+    #[cfg(test)]
+    pub(crate) fn plan(self, conn: &Connection, select_from: &str, order_by: &str) -> String {
+        let (sql, args) = self.build(select_from, order_by, 20);
+        super::testing::query_plan(conn, &sql, rusqlite::params_from_iter(args.iter()))
+    }
+
+    fn build(mut self, select_from: &str, order_by: &str, limit: u32) -> (String, Vec<Value>) {
         let where_clause = if self.conditions.is_empty() {
             String::new()
         } else {
@@ -48,10 +63,7 @@ impl ListQuery {
             "{select_from} {where_clause} ORDER BY {order_by} LIMIT ?{}",
             self.args.len()
         );
-        Ok(conn
-            .prepare_cached(&sql)?
-            .query_map(rusqlite::params_from_iter(self.args.iter()), map)?
-            .collect::<Result<Vec<_>, _>>()?)
+        (sql, self.args)
     }
 }
 

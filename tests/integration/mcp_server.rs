@@ -170,7 +170,10 @@ async fn process_health_reports_persistence_limits_and_sources() {
     assert_eq!(persistence["asyncJobsEnabled"], true);
     assert_eq!(persistence["dedupWindowMs"], 5000);
     assert_eq!(persistence["journalMode"], "wal");
-    assert_eq!(persistence["schemaVersion"], 1);
+    assert_eq!(
+        persistence["schemaVersion"],
+        llm_cli_gateway::store::SCHEMA_VERSION
+    );
     assert_eq!(
         persistence["sources"]["configFile"],
         home.gateway_dir().join("config.toml").display().to_string()

@@ -37,21 +37,30 @@ pub(crate) fn view(
     Ok(Some(JobView { job, progress }))
 }
 
+/// Job lists' order: newest first, `id` breaking ties. The `jobs_by_*created_id` indexes
+/// (schema v2) hold exactly this order, so a list reads its LIMIT rows and stops, whatever
+/// the filter and however many jobs share a `created_at`.
+pub(crate) const LIST_ORDER: &str = "created_at DESC, id DESC";
+
+/// The list query of `filter`, without its order and limit.
+pub(crate) fn list_query(filter: &JobFilter) -> ListQuery {
+    ListQuery::new()
+        .eq("status", filter.status.map(|status| status.as_str()))
+        .eq("cli", filter.cli.map(Provider::key))
+}
+
 pub(crate) fn list(
     conn: &Connection,
     _cx: &Cx,
     filter: JobFilter,
 ) -> Result<Vec<JobView>, StoreError> {
-    let jobs = ListQuery::new()
-        .eq("status", filter.status.map(|status| status.as_str()))
-        .eq("cli", filter.cli.map(Provider::key))
-        .run(
-            conn,
-            &format!("SELECT {JOB_COLUMNS} FROM jobs"),
-            "created_at DESC, id DESC",
-            filter.limit,
-            job_from_row,
-        )?;
+    let jobs = list_query(&filter).run(
+        conn,
+        &format!("SELECT {JOB_COLUMNS} FROM jobs"),
+        LIST_ORDER,
+        filter.limit,
+        job_from_row,
+    )?;
     jobs.into_iter()
         .map(|job| {
             let progress = output::recent_events(conn, &job.id, filter.progress_limit)?;
@@ -153,6 +162,22 @@ pub(crate) fn read_response(
     }))
 }
 
+/// The sums behind [`usage_baseline`]; `jobs_by_provider_session` (schema v2) finds the
+/// session's jobs without looking at the CLI's others.
+pub(crate) const USAGE_BASELINE_SQL: &str = "SELECT count(*), \
+             CASE WHEN count(input_tokens) = count(*) THEN sum(input_tokens) END, \
+             CASE WHEN count(output_tokens) = count(*) THEN sum(output_tokens) END, \
+             CASE WHEN count(cache_read_tokens) = count(*) THEN sum(cache_read_tokens) END, \
+             CASE WHEN count(cache_creation_tokens) = count(*) \
+                  THEN sum(cache_creation_tokens) END, \
+             CASE WHEN count(reasoning_tokens) = count(*) THEN sum(reasoning_tokens) END, \
+             CASE WHEN count(cost_usd) = count(*) THEN sum(cost_usd) END \
+         FROM jobs \
+         WHERE cli = ?1 AND provider_session_id = ?2 \
+           AND status NOT IN ('queued', 'running') \
+           AND coalesce(input_tokens, output_tokens, cache_read_tokens, \
+                        cache_creation_tokens, reasoning_tokens, cost_usd) IS NOT NULL";
+
 /// The running totals a provider session stood at after its last recorded run: the sum of
 /// the per-invocation figures of every ended job of `cli` on that session that reported
 /// usage (running totals telescope: each run stored its total minus the one before). A
@@ -165,23 +190,9 @@ pub(crate) fn usage_baseline(
     cli: Provider,
     provider_session_id: String,
 ) -> Result<Option<Usage>, StoreError> {
-    let row = conn
-        .prepare_cached(
-            "SELECT count(*), \
-                 CASE WHEN count(input_tokens) = count(*) THEN sum(input_tokens) END, \
-                 CASE WHEN count(output_tokens) = count(*) THEN sum(output_tokens) END, \
-                 CASE WHEN count(cache_read_tokens) = count(*) THEN sum(cache_read_tokens) END, \
-                 CASE WHEN count(cache_creation_tokens) = count(*) \
-                      THEN sum(cache_creation_tokens) END, \
-                 CASE WHEN count(reasoning_tokens) = count(*) THEN sum(reasoning_tokens) END, \
-                 CASE WHEN count(cost_usd) = count(*) THEN sum(cost_usd) END \
-             FROM jobs \
-             WHERE cli = ?1 AND provider_session_id = ?2 \
-               AND status NOT IN ('queued', 'running') \
-               AND coalesce(input_tokens, output_tokens, cache_read_tokens, \
-                            cache_creation_tokens, reasoning_tokens, cost_usd) IS NOT NULL",
-        )?
-        .query_row(params![cli.key(), provider_session_id], |r| {
+    let row = conn.prepare_cached(USAGE_BASELINE_SQL)?.query_row(
+        params![cli.key(), provider_session_id],
+        |r| {
             Ok((
                 r.get::<_, i64>(0)?,
                 Usage {
@@ -193,7 +204,8 @@ pub(crate) fn usage_baseline(
                     cost_usd: r.get(6)?,
                 },
             ))
-        })?;
+        },
+    )?;
     Ok((row.0 > 0).then_some(row.1))
 }
 

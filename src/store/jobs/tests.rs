@@ -753,3 +753,80 @@ async fn the_async_api_runs_a_job_end_to_end() {
             .is_some()
     );
 }
+
+#[test]
+fn job_lists_stop_after_their_limit_when_every_job_has_the_same_created_at() {
+    let (_dir, store) = store();
+    admit_key(&store, "seed");
+    // The benchmark's seed in small: copies with distinct ids and one shared created_at.
+    store.clone_first_row("jobs", 300, &["id", "correlation_id", "request_key"]);
+    let newest: Vec<String> = store
+        .list_jobs_blocking(JobFilter {
+            status: Some(JobStatus::Queued),
+            cli: None,
+            limit: 5,
+            progress_limit: 0,
+        })
+        .unwrap()
+        .into_iter()
+        .map(|v| v.job.id)
+        .collect();
+    let by_id = store
+        .read_blocking(|conn| {
+            let mut stmt = conn.prepare("SELECT id FROM jobs ORDER BY id DESC LIMIT 5")?;
+            let ids = stmt.query_map([], |r| r.get(0))?;
+            Ok(ids.collect::<Result<Vec<String>, _>>()?)
+        })
+        .unwrap();
+    assert_eq!(newest, by_id, "ties are broken by id, newest first");
+
+    let select = format!("SELECT {JOB_COLUMNS} FROM jobs");
+    for analyzed in [false, true] {
+        if analyzed {
+            store.exec_raw("ANALYZE").unwrap();
+        }
+        for (status, cli, index) in [
+            (None, None, "jobs_by_created_id"),
+            (
+                Some(JobStatus::Completed),
+                None,
+                "jobs_by_status_created_id",
+            ),
+            (None, Some(Provider::Codex), "jobs_by_cli_created_id"),
+            // Both filters: either index keeps the order; the other filter is checked per row.
+            (
+                Some(JobStatus::Queued),
+                Some(Provider::Claude),
+                "_created_id",
+            ),
+        ] {
+            let filter = JobFilter {
+                status,
+                cli,
+                limit: 20,
+                progress_limit: 0,
+            };
+            let plan = store
+                .read_blocking(|conn| {
+                    Ok(reads::list_query(&filter).plan(conn, &select, reads::LIST_ORDER))
+                })
+                .unwrap();
+            crate::store::testing::assert_plan_uses(&plan, "jobs", index);
+        }
+    }
+}
+
+#[test]
+fn the_usage_baseline_looks_only_at_the_provider_session() {
+    let (_dir, store) = store();
+    let plan = store
+        .read_blocking(|conn| {
+            Ok(crate::store::testing::query_plan(
+                conn,
+                reads::USAGE_BASELINE_SQL,
+                rusqlite::params!["claude", "prov-1"],
+            ))
+        })
+        .unwrap();
+    assert!(plan.contains("jobs_by_provider_session"), "{plan}");
+}
