@@ -500,7 +500,11 @@ fn settle(
 
 /// The terminal write for an end reason and the parser's outcome (mcp-surface.md
 /// categories, compat exit codes for gateway-imposed ends).
-fn completion_of(plan: &RunPlan, report: &ExecReport, outcome: Option<Outcome>) -> JobCompletion {
+fn completion_of(
+    plan: &RunPlan,
+    report: &ExecReport,
+    mut outcome: Option<Outcome>,
+) -> JobCompletion {
     let mut c = JobCompletion::ended(JobStatus::Failed);
     c.end_reason = Some(report.end.as_str().into());
     c.exit_code = report
@@ -516,8 +520,9 @@ fn completion_of(plan: &RunPlan, report: &ExecReport, outcome: Option<Outcome>) 
     for w in &report.warnings {
         c.warnings.push(Warning::new(w.code(), w.to_string()));
     }
-    if let Some(outcome) = &outcome {
-        c.response = Some(outcome.text.clone());
+    if let Some(outcome) = &mut outcome {
+        // Moved, not cloned: the answer can be tens of MB (only the store copies it, once).
+        c.response = Some(std::mem::take(&mut outcome.text));
         c.provider_session_id = outcome.provider_session_id.clone();
         c.stop_reason = outcome.stop_reason.clone();
         c.model = outcome.model.clone();

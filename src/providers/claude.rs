@@ -459,10 +459,18 @@ impl LineHandler for ClaudeHandler {
         Provider::Claude
     }
 
-    fn json_line(&mut self, value: &Value, sink: &mut EventSink) -> Activity {
+    fn json_line(&mut self, value: Value, sink: &mut EventSink) -> Activity {
         if self.session_id.is_none() {
-            self.session_id = str_at(value, "session_id").map(str::to_string);
+            self.session_id = str_at(&value, "session_id").map(str::to_string);
         }
+        if str_at(&value, "type") == Some("result") {
+            Self::result_line(&value, sink);
+            // Moved, not cloned: the result line carries the whole answer (20 MB and more),
+            // which must not exist twice.
+            self.result = Some(value);
+            return Activity::Active;
+        }
+        let value = &value;
         match str_at(value, "type") {
             Some("system") => match str_at(value, "subtype") {
                 Some("init") => {
@@ -492,10 +500,6 @@ impl LineHandler for ClaudeHandler {
             },
             Some("assistant") => self.assistant(value, sink),
             Some("stream_event") => Self::stream_event(value, sink),
-            Some("result") => {
-                Self::result_line(value, sink);
-                self.result = Some(value.clone());
-            }
             _ => {}
         }
         Activity::Active
@@ -510,7 +514,7 @@ impl LineHandler for ClaudeHandler {
             model: self.model.clone(),
             ..Parsed::default()
         };
-        let Some(result) = &self.result else {
+        let Some(mut result) = self.result.take() else {
             parsed.text = if self.last_message_text.is_empty() {
                 plain.to_string()
             } else {
@@ -525,7 +529,12 @@ impl LineHandler for ClaudeHandler {
             }
             return parsed;
         };
-        parsed.text = str_at(result, "result").unwrap_or_default().to_string();
+        // Taken out of the line's value, not copied (see `json_line`).
+        parsed.text = match result.get_mut("result").map(Value::take) {
+            Some(Value::String(text)) => text,
+            _ => String::new(),
+        };
+        let result = &result;
         if let Some(id) = str_at(result, "session_id") {
             parsed.session_id = Some(id.to_string());
         }

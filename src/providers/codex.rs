@@ -450,7 +450,8 @@ impl LineHandler for CodexHandler {
         Provider::Codex
     }
 
-    fn json_line(&mut self, value: &Value, sink: &mut EventSink) -> Activity {
+    fn json_line(&mut self, value: Value, sink: &mut EventSink) -> Activity {
+        let value = &value;
         match str_at(value, "type") {
             Some("thread.started") => {
                 self.thread_id = str_at(value, "thread_id").map(str::to_string);

@@ -274,7 +274,8 @@ impl LineHandler for GeminiHandler {
         Provider::Gemini
     }
 
-    fn json_line(&mut self, value: &Value, sink: &mut EventSink) -> Activity {
+    fn json_line(&mut self, value: Value, sink: &mut EventSink) -> Activity {
+        let value = &value;
         match str_at(value, "type") {
             Some("init") => {
                 self.session_id = str_at(value, "session_id").map(str::to_string);
@@ -352,11 +353,12 @@ impl LineHandler for GeminiHandler {
         Activity::Active
     }
 
-    fn document(&mut self, value: &Value, sink: &mut EventSink) {
-        if str_at(value, "type").is_some() {
+    fn document(&mut self, value: Value, sink: &mut EventSink) {
+        if str_at(&value, "type").is_some() {
             self.json_line(value, sink);
             return;
         }
+        let value = &value;
         // `-o json`: {session_id, response, stats: {models: {…}}, error?}
         self.finished = true;
         self.session_id = str_at(value, "session_id").map(str::to_string);

@@ -301,7 +301,8 @@ impl LineHandler for GrokHandler {
         Provider::Grok
     }
 
-    fn json_line(&mut self, value: &Value, sink: &mut EventSink) -> Activity {
+    fn json_line(&mut self, value: Value, sink: &mut EventSink) -> Activity {
+        let value = &value;
         match str_at(value, "type") {
             Some("available_commands") => self.start(sink),
             Some("text") => {
@@ -402,11 +403,12 @@ impl LineHandler for GrokHandler {
         Activity::Active
     }
 
-    fn document(&mut self, value: &Value, sink: &mut EventSink) {
-        if str_at(value, "type").is_some() {
+    fn document(&mut self, value: Value, sink: &mut EventSink) {
+        if str_at(&value, "type").is_some() {
             self.json_line(value, sink);
             return;
         }
+        let value = &value;
         // `--output-format json`: {text, stopReason, sessionId, usage, num_turns, modelUsage,
         // total_cost_usd?}
         if let Some(text) = str_at(value, "text") {

@@ -147,11 +147,13 @@ impl EventSink {
 pub trait LineHandler: Send {
     /// Which CLI this is (messages, remediation).
     fn provider(&self) -> Provider;
-    /// One complete stdout line that is a JSON object.
-    fn json_line(&mut self, value: &Value, sink: &mut EventSink) -> Activity;
+    /// One complete stdout line that is a JSON object. It is handed over by value so a
+    /// handler that keeps it (claude's result line, which can carry the whole answer) moves
+    /// it instead of cloning it: a 20 MB answer line must not exist twice.
+    fn json_line(&mut self, value: Value, sink: &mut EventSink) -> Activity;
     /// The whole stdout when it was one pretty-printed JSON document (a CLI's `json` mode).
     /// By default it is read like one JSON line.
-    fn document(&mut self, value: &Value, sink: &mut EventSink) {
+    fn document(&mut self, value: Value, sink: &mut EventSink) {
         self.json_line(value, sink);
     }
     /// End of stdout: the provider's findings. `plain` holds the stdout lines that were not
@@ -235,7 +237,7 @@ impl<H: LineHandler> LineParser<H> {
         if trimmed.starts_with('{')
             && let Ok(value @ Value::Object(_)) = serde_json::from_str::<Value>(trimmed)
         {
-            return self.handler.json_line(&value, &mut self.sink);
+            return self.handler.json_line(value, &mut self.sink);
         }
         if !self.plain.is_empty() {
             self.plain.push('\n');
@@ -280,9 +282,18 @@ impl<H: LineHandler> StreamParser for LineParser<H> {
             self.line(&last);
         }
         if self.shape == Shape::Document {
-            let text = String::from_utf8_lossy(&self.document).into_owned();
+            // The bytes become the text without a copy (unless invalid UTF-8 is replaced),
+            // and the text is dropped before the handler runs: a big document is not held as
+            // bytes, text and value at once.
+            let text = match String::from_utf8(std::mem::take(&mut self.document)) {
+                Ok(text) => text,
+                Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+            };
             match serde_json::from_str::<Value>(&text) {
-                Ok(value) => self.handler.document(&value, &mut self.sink),
+                Ok(value) => {
+                    drop(text);
+                    self.handler.document(value, &mut self.sink);
+                }
                 // A truncated or broken document: keep it as text rather than lose it.
                 Err(_) => self.plain = text,
             }

@@ -268,14 +268,15 @@ impl LineHandler for VibeHandler {
         Provider::Mistral
     }
 
-    fn json_line(&mut self, value: &Value, sink: &mut EventSink) -> Activity {
+    fn json_line(&mut self, value: Value, sink: &mut EventSink) -> Activity {
+        let value = &value;
         self.entry(value, sink);
         Activity::Active
     }
 
-    fn document(&mut self, value: &Value, sink: &mut EventSink) {
+    fn document(&mut self, value: Value, sink: &mut EventSink) {
         // `--output json` prints the entries as one array.
-        match value {
+        match &value {
             Value::Array(entries) => entries.iter().for_each(|entry| self.entry(entry, sink)),
             other => self.entry(other, sink),
         }

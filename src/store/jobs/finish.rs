@@ -108,7 +108,7 @@ pub(crate) fn finish(
     conn: &Connection,
     cx: &Cx,
     job_id: String,
-    completion: JobCompletion,
+    mut completion: JobCompletion,
 ) -> Result<bool, StoreError> {
     let Some(request_status) = RequestStatus::from_job(completion.status) else {
         return Err(StoreError::InvalidArgument {
@@ -128,14 +128,15 @@ pub(crate) fn finish(
         .as_ref()
         .map(|r| i64::try_from(r.chars().count()).unwrap_or(i64::MAX));
     let u = completion.usage;
+    // The answer itself is written last, by `write_response`.
     let changed = conn
         .prepare_cached(
             "UPDATE jobs SET status = ?2, finished_at = ?3, expires_at = ?4, exit_code = ?5, \
-                 end_reason = ?6, error_category = ?7, error = ?8, response = ?9, \
-                 response_chars = ?10, provider_session_id = coalesce(?11, provider_session_id), \
-                 stop_reason = ?12, model = coalesce(model, ?13), input_tokens = ?14, \
-                 output_tokens = ?15, cache_read_tokens = ?16, cache_creation_tokens = ?17, \
-                 reasoning_tokens = ?18, cost_usd = ?19, output_truncated = ?20, warnings = ?21 \
+                 end_reason = ?6, error_category = ?7, error = ?8, \
+                 response_chars = ?9, provider_session_id = coalesce(?10, provider_session_id), \
+                 stop_reason = ?11, model = coalesce(model, ?12), input_tokens = ?13, \
+                 output_tokens = ?14, cache_read_tokens = ?15, cache_creation_tokens = ?16, \
+                 reasoning_tokens = ?17, cost_usd = ?18, output_truncated = ?19, warnings = ?20 \
              WHERE id = ?1 AND status IN ('queued', 'running')",
         )?
         .execute(params![
@@ -147,7 +148,6 @@ pub(crate) fn finish(
             completion.end_reason,
             completion.error_category,
             completion.error,
-            completion.response,
             response_chars,
             completion.provider_session_id,
             completion.stop_reason,
@@ -199,7 +199,29 @@ pub(crate) fn finish(
             },
         )?;
     }
+    if let Some(response) = completion.response.take() {
+        write_response(conn, &job_id, response)?;
+    }
     Ok(true)
+}
+
+/// Stores the answer of a job that just ended, as the last statement of its terminal
+/// write (the row is already terminal; same transaction).
+///
+/// The answer can be tens of MB and SQLite needs two copies of it: rusqlite binds text
+/// `SQLITE_TRANSIENT` (SQLite copies it at bind time), and the statement then builds the
+/// row's record. Taking the text by value and dropping it between the bind and the step
+/// keeps the answer at most twice in memory instead of three times. Nothing else writes the
+/// row after this, so the big value is written once and never rewritten.
+fn write_response(conn: &Connection, job_id: &str, response: String) -> Result<(), StoreError> {
+    let mut statement = conn.prepare_cached("UPDATE jobs SET response = ?2 WHERE id = ?1")?;
+    statement.raw_bind_parameter(1, job_id)?;
+    statement.raw_bind_parameter(2, response.as_str())?;
+    drop(response);
+    statement.raw_execute()?;
+    // The bound copy would otherwise live on in the statement cache until its next use.
+    statement.clear_bindings();
+    Ok(())
 }
 
 /// Records that a job's runner is gone: `orphaned`, with the reason, keeping its partial

@@ -4,7 +4,7 @@
 //!
 //! Not here: raw output windows and events (`output.rs`).
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, blob::Blob, params};
 
 use super::{
     ActiveJob, JOB_COLUMNS, JobCounts, JobFilter, JobRow, JobView, ResponseWindow, get,
@@ -131,6 +131,11 @@ pub(crate) fn counts(conn: &Connection, _cx: &Cx) -> Result<Vec<JobCounts>, Stor
 }
 
 /// A window of the parsed answer by character offset; `None` for an unknown job.
+///
+/// The answer is read through SQLite's incremental blob I/O (which also reads TEXT), so
+/// only the bytes up to the window's end are read and only the window is held in memory.
+/// `substr(response, …)` would make SQLite load the whole value first: a sync answer of
+/// 20 MB cut to its first 100 000 characters cost the server 20 MB.
 pub(crate) fn read_response(
     conn: &Connection,
     _cx: &Cx,
@@ -139,26 +144,33 @@ pub(crate) fn read_response(
     max_chars: u64,
 ) -> Result<Option<ResponseWindow>, StoreError> {
     let offset = sql_int(char_offset);
-    let found: Option<(Option<String>, Option<i64>)> = conn
+    // `typeof()` of a column is answered from the record header, without loading the value
+    // (`response IS NOT NULL` in a result column loads it: 20 MB for nothing).
+    let found: Option<(i64, Option<i64>, bool)> = conn
         .prepare_cached(
-            "SELECT substr(response, ?2 + 1, ?3), response_chars FROM jobs WHERE id = ?1",
+            "SELECT rowid, response_chars, typeof(response) != 'null' FROM jobs WHERE id = ?1",
         )?
-        .query_row(params![job_id, offset, sql_int(max_chars)], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .query_row([&job_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
-    Ok(found.map(|(text, total)| {
-        let total_chars = total.unwrap_or(0);
-        let taken = text
-            .as_ref()
-            .map_or(0, |t| i64::try_from(t.chars().count()).unwrap_or(i64::MAX));
-        let end = offset.saturating_add(taken);
-        ResponseWindow {
-            text,
-            offset,
-            total_chars,
-            next_offset: (end < total_chars).then_some(end),
-        }
+    let Some((rowid, total, has_response)) = found else {
+        return Ok(None);
+    };
+    let text = if has_response {
+        let blob = conn.blob_open("main", "jobs", "response", rowid, true)?;
+        Some(char_window(&blob, char_offset, max_chars)?)
+    } else {
+        None
+    };
+    let total_chars = total.unwrap_or(0);
+    let taken = text
+        .as_ref()
+        .map_or(0, |t| i64::try_from(t.chars().count()).unwrap_or(i64::MAX));
+    let end = offset.saturating_add(taken);
+    Ok(Some(ResponseWindow {
+        text,
+        offset,
+        total_chars,
+        next_offset: (end < total_chars).then_some(end),
     }))
 }
 
@@ -177,6 +189,59 @@ pub(crate) const USAGE_BASELINE_SQL: &str = "SELECT count(*), \
            AND status NOT IN ('queued', 'running') \
            AND coalesce(input_tokens, output_tokens, cache_read_tokens, \
                         cache_creation_tokens, reasoning_tokens, cost_usd) IS NOT NULL";
+
+/// Bytes read per step while looking for a window's ends.
+const WINDOW_SCAN_BYTES: usize = 64 * 1024;
+
+/// `take` characters of the UTF-8 text in `blob` from character `skip` (fewer at the end),
+/// like SQL `substr(text, skip + 1, take)`.
+fn char_window(blob: &Blob<'_>, skip: u64, take: u64) -> Result<String, StoreError> {
+    let mut buf = vec![0u8; WINDOW_SCAN_BYTES.min(blob.len())];
+    let start = nth_char_start(blob, &mut buf, 0, skip)?;
+    let end = nth_char_start(blob, &mut buf, start, take)?;
+    drop(buf);
+    let mut window = vec![0u8; end - start];
+    blob.read_at_exact(&mut window, start)?;
+    // Both ends are character starts, so this is valid unless the stored text was not.
+    Ok(String::from_utf8(window)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+}
+
+/// The byte offset of the character `n` characters after byte `from` (itself a character
+/// start), or the blob's length when the text ends first.
+fn nth_char_start(
+    blob: &Blob<'_>,
+    buf: &mut [u8],
+    from: usize,
+    n: u64,
+) -> Result<usize, StoreError> {
+    // A byte starts a character unless it is a UTF-8 continuation byte (0b10xx_xxxx).
+    let starts = |b: &&u8| (**b as i8) >= -0x40;
+    let mut pos = from;
+    let mut left = n;
+    while pos < blob.len() {
+        let read = blob.read_at(buf, pos)?;
+        if read == 0 {
+            break;
+        }
+        let chunk = &buf[..read];
+        let count = chunk.iter().filter(starts).count() as u64;
+        if count <= left {
+            left -= count;
+            pos += read;
+            continue;
+        }
+        // `left < count`, so the `left`-th start is in this chunk.
+        let index = chunk
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| starts(b))
+            .nth(usize::try_from(left).unwrap_or(usize::MAX))
+            .map_or(read, |(i, _)| i);
+        return Ok(pos + index);
+    }
+    Ok(blob.len())
+}
 
 /// The running totals a provider session stood at after its last recorded run: the sum of
 /// the per-invocation figures of every ended job of `cli` on that session that reported

@@ -698,6 +698,51 @@ fn reads_list_count_and_window_jobs() {
     assert_eq!((none.text, none.total_chars), (None, 0));
 }
 
+/// Windows are read straight from the stored value in 64 KiB steps: multi-byte characters
+/// that straddle a step, windows past the end and empty windows must match `substr`.
+#[test]
+fn answer_windows_count_characters_across_read_steps() {
+    let (_dir, store) = store();
+    let (a, _, _) = admit_key(&store, "a");
+    claim_now(&store, &a.id, ROOMY);
+    // 1-, 2-, 3- and 4-byte characters, over several 64 KiB read steps.
+    let answer: String = "aé€😀".repeat(20_000);
+    store
+        .finish_job_blocking(a.id.clone(), completed(&answer))
+        .unwrap();
+    let chars: Vec<char> = answer.chars().collect();
+    let total = chars.len() as u64;
+    let expected = |from: u64, take: u64| -> String {
+        let end = from.saturating_add(take).min(total);
+        chars[from.min(total) as usize..end as usize]
+            .iter()
+            .collect()
+    };
+    for (from, take) in [
+        (0, 5),
+        (1, 3),
+        (16_383, 7),
+        (16_384, 40_000),
+        (50_001, 1),
+        (total - 2, 10),
+        (total, 5),
+        (total + 10, 5),
+        (3, 0),
+        (0, u64::MAX / 2),
+    ] {
+        let w = store
+            .read_response_blocking(a.id.clone(), from, take)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            w.text.as_deref(),
+            Some(expected(from, take).as_str()),
+            "window {from}+{take}"
+        );
+        assert_eq!(w.total_chars, total as i64);
+    }
+}
+
 #[test]
 fn argv_and_env_are_recorded_with_secret_shapes_redacted() {
     let (_dir, store) = store();
