@@ -251,6 +251,26 @@ impl Home {
     }
 }
 
+impl Home {
+    /// `n` runs of the fake started at once, each on its own thread, without the gateway:
+    /// wall from the first start to the last exit. On a small machine this, not the
+    /// gateway, is most of the concurrent-jobs figure, so the benchmark reports it next to it.
+    fn run_fakes_in_parallel(&self, cli: &str, n: usize) -> Result<f64> {
+        let started = Instant::now();
+        std::thread::scope(|scope| {
+            let runs: Vec<_> = (0..n)
+                .map(|_| scope.spawn(|| self.run_fake_directly(cli)))
+                .collect();
+            runs.into_iter().try_for_each(|run| {
+                run.join()
+                    .map_err(|_| "a fake run panicked".to_string())?
+                    .map(drop)
+            })
+        })?;
+        Ok(ms(started.elapsed()))
+    }
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -547,7 +567,19 @@ async fn concurrent_async(options: &Options, report: &mut Report) -> Result<()> 
         "MiB",
         "— (informative)",
     );
+    let mut floor = Figure::new(
+        format!("{jobs} fakes alone at once, no gateway (the floor of the figure above)"),
+        "ms",
+        "— (informative)",
+    );
+    let mut gateway_share = Figure::new(
+        format!("{jobs} concurrent async jobs: all done minus the fakes alone (same round)"),
+        "ms",
+        "— (informative)",
+    );
     for round in 0..rounds {
+        let fakes_alone = home.run_fakes_in_parallel("claude", jobs)?;
+        floor.samples.push(fakes_alone);
         let sampler = Sampler::start(&home, pid);
         let began = Instant::now();
         let mut starts = tokio::task::JoinSet::new();
@@ -601,6 +633,9 @@ async fn concurrent_async(options: &Options, report: &mut Report) -> Result<()> 
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         wall.samples.push(ms(began.elapsed()));
+        gateway_share
+            .samples
+            .push(ms(began.elapsed()) - fakes_alone);
         let (server_peak, total_peak) = sampler.finish();
         server_rss.samples.push(server_peak);
         total_rss.samples.push(total_peak);
@@ -610,6 +645,8 @@ async fn concurrent_async(options: &Options, report: &mut Report) -> Result<()> 
          completion is seen by polling `llm_job_list` every 5 ms"
     ));
     report.figures.push(wall);
+    report.figures.push(floor);
+    report.figures.push(gateway_share);
     report.figures.push(server_rss);
     report.figures.push(total_rss);
     shut_down(client, pid).await;
