@@ -8,6 +8,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+pub mod big_line;
 pub mod claude;
 pub mod codex;
 pub mod dispatch;

@@ -9,10 +9,13 @@
 //! Not here: what a line *means* (each provider's [`LineHandler`]), and the success/error
 //! decision (`outcome::settle`).
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::Provider;
+use super::big_line::{IN_PLACE_MIN_BYTES, parse_object_in_place};
 use super::outcome::{ErrorKind, FinishInput, Outcome, Parsed, settle};
 
 /// The longest progress message, in characters (jobs.md).
@@ -213,8 +216,30 @@ impl<H: LineHandler> LineParser<H> {
         }
     }
 
-    fn line(&mut self, raw: &[u8]) -> Activity {
-        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+    /// One complete line, owned when it was assembled from several chunks (a big line
+    /// always is): a big JSON object line is then parsed in its own buffer.
+    fn line(&mut self, raw: Cow<'_, [u8]>) -> Activity {
+        let mut raw = match raw {
+            Cow::Borrowed(raw) => Cow::Borrowed(raw.strip_suffix(b"\r").unwrap_or(raw)),
+            Cow::Owned(mut raw) => {
+                if raw.last() == Some(&b'\r') {
+                    raw.pop();
+                }
+                Cow::Owned(raw)
+            }
+        };
+        if raw.len() >= IN_PLACE_MIN_BYTES
+            && self.shape != Shape::Document
+            && raw.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+        {
+            // A line this long is neither blank nor a lone `{`: the stream is lines.
+            self.shape = Shape::Lines;
+            match parse_object_in_place(raw.into_owned()) {
+                Ok(value) => return self.handler.json_line(value, &mut self.sink),
+                Err(line) => raw = Cow::Owned(line),
+            }
+        }
+        let raw = &*raw;
         if self.shape == Shape::Document {
             self.document.extend_from_slice(raw);
             self.document.push(b'\n');
@@ -247,6 +272,35 @@ impl<H: LineHandler> LineParser<H> {
     }
 }
 
+impl<H: LineHandler> LineParser<H> {
+    /// Hands the whole stdout, when it was one JSON document, to the handler; a document
+    /// that does not parse is kept as plain text rather than lost.
+    fn whole_document(&mut self, document: Vec<u8>) {
+        let document = if document.len() >= IN_PLACE_MIN_BYTES {
+            match parse_object_in_place(document) {
+                Ok(value) => return self.handler.document(value, &mut self.sink),
+                Err(document) => document,
+            }
+        } else {
+            document
+        };
+        // The bytes become the text without a copy (unless invalid UTF-8 is replaced), and
+        // the text is dropped before the handler runs: a big document is not held as bytes,
+        // text and value at once.
+        let text = match String::from_utf8(document) {
+            Ok(text) => text,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        };
+        match serde_json::from_str::<Value>(&text) {
+            Ok(value) => {
+                drop(text);
+                self.handler.document(value, &mut self.sink);
+            }
+            Err(_) => self.plain = text,
+        }
+    }
+}
+
 impl<H: LineHandler> StreamParser for LineParser<H> {
     fn feed(&mut self, chunk: &[u8]) -> Feed {
         self.keep_tail(chunk);
@@ -258,11 +312,11 @@ impl<H: LineHandler> StreamParser for LineParser<H> {
             rest = &tail[1..];
             saw_line = true;
             let line_activity = if self.partial.is_empty() {
-                self.line(head)
+                self.line(Cow::Borrowed(head))
             } else {
                 let mut whole = std::mem::take(&mut self.partial);
                 whole.extend_from_slice(head);
-                self.line(&whole)
+                self.line(Cow::Owned(whole))
             };
             activity |= line_activity == Activity::Active;
         }
@@ -279,24 +333,11 @@ impl<H: LineHandler> StreamParser for LineParser<H> {
     fn finish(mut self: Box<Self>, input: &FinishInput<'_>) -> Outcome {
         if !self.partial.is_empty() {
             let last = std::mem::take(&mut self.partial);
-            self.line(&last);
+            self.line(Cow::Owned(last));
         }
         if self.shape == Shape::Document {
-            // The bytes become the text without a copy (unless invalid UTF-8 is replaced),
-            // and the text is dropped before the handler runs: a big document is not held as
-            // bytes, text and value at once.
-            let text = match String::from_utf8(std::mem::take(&mut self.document)) {
-                Ok(text) => text,
-                Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
-            };
-            match serde_json::from_str::<Value>(&text) {
-                Ok(value) => {
-                    drop(text);
-                    self.handler.document(value, &mut self.sink);
-                }
-                // A truncated or broken document: keep it as text rather than lose it.
-                Err(_) => self.plain = text,
-            }
+            let document = std::mem::take(&mut self.document);
+            self.whole_document(document);
         }
         let parsed = self.handler.finish(input, &self.plain, &mut self.sink);
         let handler = &self.handler;

@@ -11,6 +11,8 @@
 //! replacing an index no SQL names is fine): supervisors of the previous binary
 //! keep writing to the file after an upgrade until their jobs end. That is also why no
 //! column carries a `CHECK (status IN …)`: a new status must not need a table rebuild.
+//! A step may also move a column when every statement names it (v3): old supervisors'
+//! statements name columns, never positions.
 
 use std::path::Path;
 
@@ -34,10 +36,14 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         version: 2,
         sql: V2,
     },
+    Migration {
+        version: 3,
+        sql: V3,
+    },
 ];
 
 /// The schema version this binary writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// The oldest schema a supervisor of this binary can work with. Raise it only when a
 /// migration adds something the supervisor itself reads or writes.
@@ -303,6 +309,23 @@ CREATE INDEX requests_cache_stats ON requests(
     cli, model, datetime_utc,
     deduped, input_tokens, cache_read_tokens, cache_creation_tokens, cost_usd
 );
+"#;
+
+/// Version 3: `jobs.response` becomes the table's last column, with its values unchanged.
+///
+/// An answer over 1 MiB is written as `zeroblob(len)` and then filled through incremental
+/// blob I/O (`store::jobs::finish`). SQLite leaves a zeroblob unexpanded only when nothing
+/// with data follows it in the row's record; in the middle of the row it materializes the
+/// zeros and copies them into the record: 40 MB of memory for a 20 MB answer. At the end
+/// the record stays small and the answer is never held by SQLite at all.
+///
+/// The name is kept, so supervisors of the previous binary (which write `response` by name)
+/// keep working; the copy and `DROP COLUMN` rewrite every job row once.
+const V3: &str = r#"
+ALTER TABLE jobs RENAME COLUMN response TO response_v2;
+ALTER TABLE jobs ADD COLUMN response TEXT;  -- the full parsed answer; > 1 MiB: BLOB of UTF-8
+UPDATE jobs SET response = response_v2 WHERE response_v2 IS NOT NULL;
+ALTER TABLE jobs DROP COLUMN response_v2;
 "#;
 
 /// Reads `PRAGMA user_version`.

@@ -780,6 +780,46 @@ mod tests {
         }
     }
 
+    /// v3 moves `jobs.response` last (a big answer's zeroblob then stays unexpanded):
+    /// answers written before keep their value.
+    #[test]
+    fn a_version_2_file_keeps_its_answers_with_response_as_the_last_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("logs.db");
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            assert_eq!(migrations::migrate_to(&mut conn, &path, 2).unwrap(), 2);
+        }
+        let v2 = Store::open(StoreOptions::new(&path, OpenRole::Supervisor)).unwrap();
+        let (job, _, _) = jobs::tests::admit_key(&v2, "before the upgrade");
+        v2.exec_raw(&format!(
+            "UPDATE jobs SET status = 'completed', response = 'old answer', response_chars = 10 \
+             WHERE id = '{}'",
+            job.id
+        ))
+        .unwrap();
+        drop(v2);
+        let store = Store::open(StoreOptions::new(&path, OpenRole::Server)).unwrap();
+        assert_eq!(store.schema_version(), SCHEMA_VERSION);
+        assert_eq!(
+            store.query_i64(
+                "SELECT name = 'response' FROM pragma_table_info('jobs') ORDER BY cid DESC LIMIT 1"
+            ),
+            1
+        );
+        assert_eq!(
+            store.query_i64(
+                "SELECT count(*) FROM pragma_table_info('jobs') WHERE name LIKE 'response%'"
+            ),
+            2
+        );
+        let w = store
+            .read_response_blocking(job.id.clone(), 0, 100)
+            .unwrap()
+            .unwrap();
+        assert_eq!(w.text.as_deref(), Some("old answer"));
+    }
+
     #[test]
     fn a_version_1_file_with_jobs_and_requests_migrates_to_version_2() {
         let dir = tempfile::tempdir().unwrap();
@@ -795,7 +835,7 @@ mod tests {
         drop(v1);
 
         let store = Store::open(StoreOptions::new(&path, OpenRole::Server)).unwrap();
-        assert_eq!(store.schema_version(), 2);
+        assert_eq!(store.schema_version(), SCHEMA_VERSION);
         let indexes = |table: &str| -> Vec<String> {
             let table = table.to_string();
             store

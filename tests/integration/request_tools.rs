@@ -361,3 +361,70 @@ async fn backend_none_never_defers_and_has_no_async_tool() {
     assert!(s.get("status").is_none(), "deferred without a store: {s}");
     assert!(!s["response"].as_str().unwrap().is_empty());
 }
+
+/// A claude answer over 1 MiB with escapes (newlines, quotes, non-ASCII, an emoji as a
+/// surrogate pair) in its one result line: the sync result is its first `maxResponseChars`
+/// with `truncated: true`, `llm_job_result` pages all of it back intact, and the job row
+/// holds it as a BLOB of UTF-8 bytes that `CAST(… AS TEXT)` reads.
+#[tokio::test]
+async fn a_big_answer_is_truncated_in_the_result_and_pages_back_intact() {
+    let (mut home, _records) = home_with_fakes("");
+    let fixtures = home.root().join("big-fixtures");
+    for cli in fake_cli::CLIS {
+        std::fs::create_dir_all(fixtures.join(cli)).unwrap();
+        std::fs::copy(
+            fake_cli::fixtures_dir().join(cli).join("version.stdout"),
+            fixtures.join(cli).join("version.stdout"),
+        )
+        .unwrap();
+    }
+    let sample = std::fs::read_to_string(
+        fake_cli::fixtures_dir().join("claude/stream-json-partial-ok.stdout"),
+    )
+    .unwrap();
+    let lines: Vec<&str> = sample.lines().filter(|l| !l.trim().is_empty()).collect();
+    let answer: String = "line \"é\" 😀\tend\n".repeat(100_000);
+    let mut result: Value = serde_json::from_str(lines[lines.len() - 1]).unwrap();
+    result["result"] = Value::String(answer.clone());
+    // The emoji written as `\ud83d\ude00`, as some CLIs do.
+    let result_line = result.to_string().replace('😀', "\\ud83d\\ude00");
+    assert!(result_line.len() > 2 * 1024 * 1024);
+    std::fs::write(
+        fixtures.join("claude/big.stdout"),
+        format!("{}\n{result_line}\n", lines[0]),
+    )
+    .unwrap();
+    home.set_env(knob::FIXTURES, fixtures.to_str().unwrap());
+    home.set_env(knob::CASE, "big");
+    let client = home.connect().await;
+
+    let s = ok(call(&client, "claude_request", json!({"prompt": "big"})).await);
+    assert_eq!(s["truncated"], true, "{}", s["truncated"]);
+    let first = s["response"].as_str().unwrap();
+    assert!(answer.starts_with(first) && !first.is_empty());
+    let job = s["jobId"].as_str().unwrap().to_string();
+    let mut paged = String::new();
+    let mut offset = 0;
+    loop {
+        let page = ok(call(
+            &client,
+            "llm_job_result",
+            json!({"jobId": job, "maxChars": 1_000_000, "offset": offset}),
+        )
+        .await);
+        paged.push_str(page["response"].as_str().unwrap());
+        match page["nextOffset"].as_u64() {
+            Some(next) => offset = next,
+            None => break,
+        }
+    }
+    assert!(paged == answer, "paged back intact ({} bytes)", paged.len());
+    assert_eq!(
+        count(&home, "SELECT typeof(response) = 'blob' FROM jobs"),
+        1
+    );
+    let stored: String = open_db(&home)
+        .query_row("SELECT CAST(response AS TEXT) FROM jobs", [], |r| r.get(0))
+        .unwrap();
+    assert!(stored == answer);
+}

@@ -153,8 +153,9 @@ fn complete_requests_from_row(
     let Some(status) = RequestStatus::from_job(job.status) else {
         return Ok(0);
     };
+    // A big answer is a BLOB of UTF-8 bytes (`finish::write_response`): read as text.
     let response: Option<String> = conn
-        .prepare_cached("SELECT response FROM jobs WHERE id = ?1")?
+        .prepare_cached("SELECT CAST(response AS TEXT) FROM jobs WHERE id = ?1")?
         .query_row([&job.id], |r| r.get(0))?;
     let finished_at = job.finished_at.clone().unwrap_or_else(now_iso);
     let outcome = Outcome {

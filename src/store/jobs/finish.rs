@@ -205,15 +205,42 @@ pub(crate) fn finish(
     Ok(true)
 }
 
+/// Answers at least this long are stored as a BLOB of their UTF-8 bytes, written through
+/// incremental blob I/O. 1 MiB: below it SQLite's two copies of a TEXT value (the bound
+/// copy and the row record) cost little; above it they dominate a supervisor's memory
+/// (quality.md: a 20 MB answer within 64 MiB). It is also `requests.response`'s cut, so every
+/// answer the recorder holds whole is TEXT.
+pub(crate) const BLOB_RESPONSE_MIN_BYTES: usize = 1024 * 1024;
+
+/// Bytes per incremental write of a big answer.
+const BLOB_WRITE_CHUNK: usize = 1024 * 1024;
+
 /// Stores the answer of a job that just ended, as the last statement of its terminal
 /// write (the row is already terminal; same transaction).
 ///
-/// The answer can be tens of MB and SQLite needs two copies of it: rusqlite binds text
-/// `SQLITE_TRANSIENT` (SQLite copies it at bind time), and the statement then builds the
-/// row's record. Taking the text by value and dropping it between the bind and the step
-/// keeps the answer at most twice in memory instead of three times. Nothing else writes the
-/// row after this, so the big value is written once and never rewritten.
+/// A small answer is bound as TEXT. Taking it by value and dropping it between the bind
+/// and the step keeps it at most twice in memory (rusqlite binds text `SQLITE_TRANSIENT`:
+/// SQLite copies it; the statement then builds the row's record).
+///
+/// An answer of [`BLOB_RESPONSE_MIN_BYTES`] or more becomes `zeroblob(len)`, which SQLite
+/// does not materialize because `response` is the row's last column (schema v3), and is
+/// then copied into the row's pages in chunks: SQLite never holds a copy of it. The value
+/// is then a BLOB of the answer's UTF-8 bytes; readers take both types (`read_response`
+/// reads either through blob I/O, SQL reads `CAST(response AS TEXT)`).
 fn write_response(conn: &Connection, job_id: &str, response: String) -> Result<(), StoreError> {
+    if response.len() >= BLOB_RESPONSE_MIN_BYTES {
+        let len = i64::try_from(response.len()).unwrap_or(i64::MAX);
+        let rowid: i64 = conn
+            .prepare_cached(
+                "UPDATE jobs SET response = zeroblob(?2) WHERE id = ?1 RETURNING rowid",
+            )?
+            .query_row(params![job_id, len], |r| r.get(0))?;
+        let mut blob = conn.blob_open("main", "jobs", "response", rowid, false)?;
+        for (i, chunk) in response.as_bytes().chunks(BLOB_WRITE_CHUNK).enumerate() {
+            blob.write_at(chunk, i * BLOB_WRITE_CHUNK)?;
+        }
+        return Ok(());
+    }
     let mut statement = conn.prepare_cached("UPDATE jobs SET response = ?2 WHERE id = ?1")?;
     statement.raw_bind_parameter(1, job_id)?;
     statement.raw_bind_parameter(2, response.as_str())?;

@@ -196,7 +196,8 @@ pub struct JobCompletion {
     pub end_reason: Option<String>,
     pub error_category: Option<String>,
     pub error: Option<String>,
-    /// The full parsed answer; stored once, in `jobs.response`.
+    /// The full parsed answer; stored once, in `jobs.response` (TEXT, or a BLOB of its
+    /// UTF-8 bytes from 1 MiB on: see `finish::write_response`).
     pub response: Option<String>,
     pub provider_session_id: Option<String>,
     pub stop_reason: Option<String>,

@@ -875,3 +875,78 @@ fn the_usage_baseline_looks_only_at_the_provider_session() {
         .unwrap();
     assert!(plan.contains("jobs_by_provider_session"), "{plan}");
 }
+
+/// An answer over [`finish::BLOB_RESPONSE_MIN_BYTES`] is stored as a BLOB of its UTF-8
+/// bytes, and every reader gives it back as the same text: windows, the dedup answer of a
+/// twin, SQL's `CAST(response AS TEXT)`, the job row. The first terminal write still wins.
+#[test]
+fn a_big_answer_is_a_blob_that_reads_back_as_its_text() {
+    let (_dir, store) = store();
+    let (a, first, _) = admit_key(&store, "big");
+    claim_now(&store, &a.id, ROOMY);
+    let answer: String = "aé€😀".repeat(150_000);
+    assert!(answer.len() > finish::BLOB_RESPONSE_MIN_BYTES);
+    assert!(
+        store
+            .finish_job_blocking(a.id.clone(), completed(&answer))
+            .unwrap()
+    );
+    assert!(
+        !store
+            .finish_job_blocking(a.id.clone(), completed("a late second answer"))
+            .unwrap()
+    );
+    assert_eq!(
+        store.query_i64("SELECT typeof(response) = 'blob' FROM jobs"),
+        1
+    );
+    let chars = answer.chars().count();
+    assert_eq!(
+        store.query_i64("SELECT length(CAST(response AS TEXT)) FROM jobs"),
+        chars as i64
+    );
+    assert_eq!(job(&store, &a.id).response_chars, Some(chars as i64));
+    let mut paged = String::new();
+    let mut offset = 0;
+    loop {
+        let w = store
+            .read_response_blocking(a.id.clone(), offset, 100_000)
+            .unwrap()
+            .unwrap();
+        paged.push_str(w.text.as_deref().unwrap());
+        match w.next_offset {
+            Some(next) => offset = next as u64,
+            None => break,
+        }
+    }
+    assert!(paged == answer, "paged back intact");
+    // A twin attaching to the completed job gets the same recorded answer as the original.
+    let (twin, fourth, deduped) = admit_key(&store, "big");
+    assert!(deduped);
+    assert_eq!(twin.id, a.id);
+    let (original, attached) = (request(&store, &first), request(&store, &fourth));
+    assert_eq!(attached.status, RequestStatus::Completed);
+    assert!(attached.response_truncated);
+    assert_eq!(attached.response_chars, Some(chars as i64));
+    assert_eq!(attached.response_sha256, original.response_sha256);
+    assert!(attached.response == original.response);
+    assert_eq!(
+        store.query_i64("SELECT count(*) FROM requests WHERE typeof(response) = 'text'"),
+        2
+    );
+}
+
+#[test]
+fn a_small_answer_stays_text() {
+    let (_dir, store) = store();
+    let (a, _, _) = admit_key(&store, "small");
+    claim_now(&store, &a.id, ROOMY);
+    let answer = "x".repeat(finish::BLOB_RESPONSE_MIN_BYTES - 1);
+    store
+        .finish_job_blocking(a.id.clone(), completed(&answer))
+        .unwrap();
+    assert_eq!(
+        store.query_i64("SELECT typeof(response) = 'text' FROM jobs"),
+        1
+    );
+}
