@@ -249,9 +249,7 @@ impl Home {
         }
         Ok(ms(started.elapsed()))
     }
-}
 
-impl Home {
     /// `n` runs of the fake started at once, each on its own thread, without the gateway:
     /// wall from the first start to the last exit. On a small machine this, not the
     /// gateway, is most of the concurrent-jobs figure, so the benchmark reports it next to it.
